@@ -1,0 +1,1 @@
+"""Serve: the FastAPI service and the dashboard."""

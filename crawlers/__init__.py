@@ -1,0 +1,1 @@
+"""Crawl: Scrapy spiders for public Vietnamese sources."""

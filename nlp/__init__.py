@@ -1,0 +1,1 @@
+"""Understand: Vietnamese text handling, locations, classifiers, issues and ranking."""

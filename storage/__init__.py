@@ -1,0 +1,1 @@
+"""Store: one storage interface, an embedded SQLite backend and (later) a search-engine backend."""
