@@ -1,0 +1,111 @@
+"""The FastAPI application: `create_app()` builds it; `uvicorn api.main:create_app --factory` serves it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from api.deps import AreaCatalog
+from api.routers import areas as areas_router
+from api.routers import dashboard, health, issues, mentions
+from langnghe.config import get_settings
+from storage.base import Store
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+DESCRIPTION = """Lắng Nghe lắng nghe ý kiến người dân TP.HCM trên báo chí và mạng xã hội, gom thành
+vấn đề và xếp hạng theo khu vực (toàn thành phố, quận/huyện cũ, phường/xã hiện nay).
+
+Lắng Nghe listens to Ho Chi Minh City residents in the press and on social media, groups what they
+say into issues and ranks them by area (city, former districts, current wards)."""
+
+
+def _where(loc: tuple[object, ...] | list[object]) -> str:
+    parts = [str(p) for p in loc if p not in ("query", "path", "body")]
+    return ".".join(parts) or "request"
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """422 with FastAPI's `detail` list plus one readable, bilingual `message`."""
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    problems = "; ".join(f"{_where(err.get('loc', ()))}: {err.get('msg', '')}" for err in errors)
+    return JSONResponse(
+        status_code=422,
+        content={"message": f"Tham số không hợp lệ / Invalid parameters — {problems}",
+                 "detail": jsonable_encoder(errors)},
+    )
+
+
+def create_app(store: Store | None = None, *, areas: AreaCatalog | None = None) -> FastAPI:
+    """Build the app. With `store`, serve it (the caller closes it); without, open the SQLite store
+    of the settings at startup and close it at shutdown. `areas` replaces nlp.areas.load_areas()."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned: Store | None = None
+        if getattr(app.state, "store", None) is None:
+            from storage.sqlite import SQLiteStore
+
+            path = get_settings().database
+            path.parent.mkdir(parents=True, exist_ok=True)
+            log.info("opening store %s", path)
+            owned = SQLiteStore(path)
+            app.state.store = owned
+        try:
+            yield
+        finally:
+            if owned is not None:
+                owned.close()
+                app.state.store = None
+
+    app = FastAPI(
+        title="Lắng Nghe API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.areas = areas
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+
+    @app.middleware("http")
+    async def security_headers(request: Request,
+                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    app.include_router(health.router)
+    app.include_router(areas_router.router)
+    app.include_router(issues.router)
+    app.include_router(mentions.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def main() -> None:
+    """Serve with uvicorn on the configured host and port (`python -m api.main`)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("api.main:create_app", factory=True, host=settings.host, port=settings.port)
+
+
+if __name__ == "__main__":
+    main()

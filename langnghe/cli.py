@@ -1,0 +1,254 @@
+"""The `langnghe` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from langnghe.config import REPO_ROOT, get_settings
+
+log = logging.getLogger("langnghe")
+
+
+def _store(db: Path | None):  # type: ignore[no-untyped-def]
+    from storage.sqlite import SQLiteStore
+
+    path = db or get_settings().database
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteStore(path)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Build the local demo site, crawl it for real, process, rank, and serve the dashboard."""
+    from langnghe import jobs
+    from langnghe.demo_site import DAYS, build_site, serve_directory, source_names
+    from langnghe.records import utcnow
+
+    data_dir: Path = args.data_dir
+    site_root = data_dir / "demo-site"
+    if site_root.exists():
+        shutil.rmtree(site_root)
+    site_root.mkdir(parents=True)
+    try:
+        site = serve_directory(site_root, port=args.site_port)
+    except OSError as exc:
+        print(f"Không mở được cổng {args.site_port} cho trang demo ({exc}); dùng --site-port.", file=sys.stderr)
+        return 2
+    base_url = f"http://127.0.0.1:{site.server_address[1]}"
+    now = utcnow()
+    feeds = build_site(site_root, base_url, now)
+    print(f"Demo news site: {base_url}/ ({len(feeds)} RSS feeds)")
+    db_path = data_dir / "demo.sqlite3"
+    store = _store(db_path)
+    started = time.perf_counter()
+    report = jobs.run_once(store, db_path, feeds, args.models_dir, now=now, days=DAYS,
+                           sources=source_names(base_url))
+    site.shutdown()
+    print(f"Crawled: {json.dumps(report.crawl, ensure_ascii=False)}")
+    print(f"Processed {report.processed} mentions; stored {store.count_mentions()} in {db_path}")
+    print(f"Ranking: {json.dumps(report.ranking, ensure_ascii=False, default=str)}")
+    print(f"Pipeline took {time.perf_counter() - started:.1f}s")
+    if args.no_serve:
+        store.close()
+        return 0
+    return _serve(store, args.host, args.port)
+
+
+def _serve(store, host: str, port: int) -> int:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from api.main import create_app
+
+    print(f"Dashboard: http://{host}:{port}/   API: http://{host}:{port}/docs", flush=True)
+    uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
+    store.close()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return _serve(_store(args.db), args.host, args.port)
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from langnghe import jobs
+
+    db = args.db or get_settings().database
+    db.parent.mkdir(parents=True, exist_ok=True)
+    stats = jobs.crawl(args.feeds, db, jobdir=args.jobdir)
+    print(json.dumps(stats, ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from langnghe import jobs
+
+    store = _store(args.db)
+    count = jobs.process(store, args.models_dir, batch_size=args.batch_size)
+    print(f"processed {count} mentions")
+    store.close()
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    from langnghe import jobs
+
+    store = _store(args.db)
+    print(json.dumps(jobs.rank(store, days=args.days), ensure_ascii=False, default=str))
+    store.close()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from langnghe import jobs
+
+    db = args.db or get_settings().database
+    store = _store(db)
+    report = jobs.run_once(store, db, args.feeds, args.models_dir, days=args.days, jobdir=args.jobdir)
+    print(json.dumps(vars(report), ensure_ascii=False, default=str))
+    store.close()
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from nlp.classify import classify_file
+
+    try:
+        count = classify_file(args.input, args.output, models_dir=args.models_dir, batch_size=args.batch_size)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"classify: {exc}", file=sys.stderr)
+        return 2
+    print(f"classified {count} mentions → {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from crawlers.extraction import ExtractionError, extract_article
+
+    try:
+        article = extract_article(args.file.read_bytes(), args.url)
+    except ExtractionError as exc:
+        print(f"extract: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"extract: {exc}", file=sys.stderr)
+        return 2
+    record = {
+        "url": article.url, "title": article.title,
+        "published_at": article.published_at.isoformat() if article.published_at else None,
+        "authors": article.authors, "tags": article.tags, "section": article.section,
+        "lead": article.lead, "text": article.text, "language": article.language,
+    }
+    print(json.dumps(record, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nlp.training import train
+
+    if not (args.shared / "data").is_dir():
+        print(f"train: {args.shared}/data not found (the labelled data sets); pass --shared", file=sys.stderr)
+        return 2
+    scores = train(args.shared, args.models_dir, seed=args.seed)
+    print(json.dumps(scores, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from nlp.training import evaluate
+
+    if not (args.shared / "data").is_dir():
+        print(f"eval: {args.shared}/data not found (the labelled data sets); pass --shared", file=sys.stderr)
+        return 2
+    print(json.dumps(evaluate(args.shared, args.models_dir), ensure_ascii=False, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="langnghe", description="Lắng Nghe — lắng nghe ý kiến người dân")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", type=Path, default=None, help="SQLite file (default: $LANGNGHE_DB_PATH or var/)")
+        return p
+
+    def with_models(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--models-dir", type=Path, default=settings.models_dir)
+        return p
+
+    p = with_models(sub.add_parser("demo", help="crawl, process and rank the bundled demo site, then serve it"))
+    p.add_argument("--data-dir", type=Path, default=settings.data_dir)
+    p.add_argument("--site-port", type=int, default=8765, help="port of the local demo news site")
+    p.add_argument("--host", default=settings.host)
+    p.add_argument("--port", type=int, default=settings.port)
+    p.add_argument("--no-serve", action="store_true", help="stop after ranking")
+    p.set_defaults(func=cmd_demo)
+
+    p = with_db(sub.add_parser("serve", help="serve the API and dashboard"))
+    p.add_argument("--host", default=settings.host)
+    p.add_argument("--port", type=int, default=settings.port)
+    p.set_defaults(func=cmd_serve)
+
+    p = with_db(sub.add_parser("crawl", help="crawl RSS feeds and their articles"))
+    p.add_argument("--feeds", nargs="+", required=True)
+    p.add_argument("--jobdir", type=Path, default=None, help="Scrapy JOBDIR for a resumable crawl")
+    p.set_defaults(func=cmd_crawl)
+
+    p = with_models(with_db(sub.add_parser("process", help="enrich stored mentions not yet processed")))
+    p.add_argument("--batch-size", type=int, default=settings.batch_size)
+    p.set_defaults(func=cmd_process)
+
+    p = with_db(sub.add_parser("rank", help="group issues and compute the top-10 per area"))
+    p.add_argument("--days", type=int, default=7)
+    p.set_defaults(func=cmd_rank)
+
+    p = with_models(with_db(sub.add_parser("run", help="crawl + process + rank once")))
+    p.add_argument("--feeds", nargs="*", default=[])
+    p.add_argument("--jobdir", type=Path, default=None)
+    p.add_argument("--days", type=int, default=7)
+    p.set_defaults(func=cmd_run)
+
+    p = with_models(sub.add_parser("classify", help="classify a JSONL file of texts"))
+    p.add_argument("--input", type=Path, required=True)
+    p.add_argument("--output", type=Path, required=True)
+    p.add_argument("--batch-size", type=int, default=settings.batch_size)
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("extract", help="extract an article from a saved HTML page")
+    p.add_argument("--url", required=True)
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_extract)
+
+    shared_default = REPO_ROOT.parent / "shared"
+    for name, func, text in (("train", cmd_train, "train the classifiers"),
+                             ("eval", cmd_eval, "evaluate the committed classifiers")):
+        p = with_models(sub.add_parser(name, help=text))
+        p.add_argument("--shared", type=Path, default=shared_default)
+        p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(func=func)
+
+    model = sub.add_parser("model", help="train or evaluate the models")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    for name, func in (("train", cmd_train), ("eval", cmd_eval)):
+        p = with_models(model_sub.add_parser(name))
+        p.add_argument("--shared", type=Path, default=shared_default)
+        p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

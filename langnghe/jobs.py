@@ -1,0 +1,58 @@
+"""The main job, stage by stage: crawl → understand → store → rank. Each stage is resumable."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from storage.base import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    crawl: dict[str, Any] = field(default_factory=dict)
+    processed: int = 0
+    ranking: dict[str, Any] = field(default_factory=dict)
+
+
+def crawl(feeds: list[str], db_path: Path, *, jobdir: Path | None = None,
+          sources: dict[str, str] | None = None) -> dict[str, Any]:
+    """Crawl feeds and their articles into the store at `db_path` (a child process)."""
+    from crawlers.run import run_crawl
+
+    settings: dict[str, Any] = {}
+    if sources:
+        settings["LANGNGHE_SOURCES"] = sources
+    stats = run_crawl(feeds, db_path, jobdir=jobdir, settings=settings)
+    return stats.to_dict() if hasattr(stats, "to_dict") else dict(vars(stats))
+
+
+def process(store: Store, models_dir: Path, *, batch_size: int = 256) -> int:
+    """Enrich every mention not yet processed."""
+    from nlp.pipeline import default_pipeline, process_pending
+
+    return process_pending(store, default_pipeline(models_dir, batch_size), batch_size=batch_size)
+
+
+def rank(store: Store, *, now: datetime | None = None, days: int = 7) -> dict[str, Any]:
+    """Group civic mentions into issues and store the top-10 per area, day and ISO week."""
+    from nlp.ranking import update_rankings
+
+    return update_rankings(store, now=now, days=days)
+
+
+def run_once(store: Store, db_path: Path, feeds: list[str], models_dir: Path, *,
+             now: datetime | None = None, days: int = 7, jobdir: Path | None = None,
+             sources: dict[str, str] | None = None) -> RunReport:
+    report = RunReport()
+    if feeds:
+        report.crawl = crawl(feeds, db_path, jobdir=jobdir, sources=sources)
+        log.info("crawl: %s", report.crawl)
+    report.processed = process(store, models_dir)
+    report.ranking = rank(store, now=now, days=days)
+    return report

@@ -1,0 +1,339 @@
+"""Civic relevance, sentiment, topic and department classifiers: linear models over hashed n-grams.
+
+Run time needs numpy only. The artifacts in ``models/`` are plain arrays (``.npz``, never pickles)
+plus JSON metadata, written by :mod:`nlp.training` (``langnghe train``).
+
+Features (:class:`Featurizer`), computed for a whole batch at once with vectorised numpy:
+
+* word unigrams and bigrams of the lower-cased text with tone marks, and again of the folded text
+  (no tone marks), so text typed without diacritics still matches;
+* character 2–5-grams of the folded text;
+* each block weighted ``(1 + log tf) * idf`` and L2-normalised, the blocks then combined.
+
+Every feature is hashed (``zlib.crc32`` for words, a polynomial hash for character n-grams, both
+mixed with splitmix64) into ``2**n_bits`` buckets: no vocabulary to store or to keep in step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nlp.text import fold, normalize
+
+FORMAT_VERSION = 1
+META_FILE = "classifiers.json"
+ARRAYS_FILE = "classifiers.npz"
+HEADS = ("civic", "sentiment", "topic", "department")
+
+_U64 = np.uint64
+_MASK32 = 0xFFFFFFFF
+_WORD = re.compile(r"\w+", re.UNICODE)
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+# One salt per feature kind, so that a word and a character n-gram never share a hash by design.
+_SALT_WORD, _SALT_BIGRAM, _SALT_FWORD, _SALT_FBIGRAM, _SALT_CHAR = 1, 2, 3, 4, 16
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+
+class ModelsMissingError(FileNotFoundError):
+    """The trained artifacts are not where they were looked for."""
+
+
+def _mix(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64 finaliser (wrapping uint64 arithmetic), vectorised."""
+    h = h ^ (h >> _U64(30))
+    h = h * _U64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> _U64(27))
+    h = h * _U64(0x94D049BB133111EB)
+    return h ^ (h >> _U64(31))
+
+
+@dataclass(frozen=True)
+class FeatureBatch:
+    """Sparse features of a batch: row (document), column (bucket) and value, sorted by row."""
+
+    rows: IntArray
+    cols: IntArray
+    vals: FloatArray
+    n_docs: int
+
+
+@dataclass(frozen=True)
+class Featurizer:
+    """Hashed word and character n-gram features, deterministic across processes and machines."""
+
+    n_bits: int = 20
+    char_min: int = 2
+    char_max: int = 5
+    word_weight: float = 1.0
+    char_weight: float = 1.0
+    max_chars: int = 4000
+
+    @property
+    def n_features(self) -> int:
+        return 1 << self.n_bits
+
+    def params(self) -> dict[str, Any]:
+        return {"n_bits": self.n_bits, "char_min": self.char_min, "char_max": self.char_max,
+                "word_weight": self.word_weight, "char_weight": self.char_weight,
+                "max_chars": self.max_chars}
+
+    def _bucket(self, h: npt.NDArray[np.uint64], salt: int) -> IntArray:
+        mixed = _mix(h ^ _U64(salt * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF))
+        return (mixed >> _U64(64 - self.n_bits)).astype(np.int64)
+
+    def _word_hashes(self, texts: Sequence[str], salt_uni: int, salt_bi: int) -> tuple[IntArray, IntArray]:
+        """Unigram and bigram buckets of each text's words; returns (doc index, bucket)."""
+        docs: list[IntArray] = []
+        cols: list[IntArray] = []
+        for i, text in enumerate(texts):
+            tokens = _WORD.findall(text)
+            if not tokens:
+                continue
+            h = np.fromiter((zlib.crc32(t.encode("utf-8")) for t in tokens), dtype=np.uint64,
+                            count=len(tokens))
+            uni = self._bucket(h, salt_uni)
+            bi = self._bucket((h[:-1] << _U64(32)) | h[1:], salt_bi) if len(tokens) > 1 else uni[:0]
+            both = np.concatenate([uni, bi])
+            cols.append(both)
+            docs.append(np.full(len(both), i, dtype=np.int64))
+        if not cols:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(docs), np.concatenate(cols)
+
+    def _char_hashes(self, folded: Sequence[str]) -> tuple[IntArray, IntArray]:
+        """Character n-gram buckets over the whole batch at once (n-grams never cross documents)."""
+        pieces = [" " + _NON_WORD.sub(" ", t).strip() + " " for t in folded]
+        joined = "\x00".join(pieces)
+        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        lengths = np.array([len(p) for p in pieces], dtype=np.int64)
+        # document of each code point; the separators get -1 so that no n-gram spans them
+        doc_of = np.repeat(np.arange(len(pieces), dtype=np.int64), lengths + 1)[: len(codes)]
+        doc_of[np.cumsum(lengths + 1)[:-1] - 1] = -1
+        docs: list[IntArray] = []
+        cols: list[IntArray] = []
+        total = len(codes)
+        h = codes.copy()
+        for n in range(1, self.char_max + 1):
+            if n > 1:
+                h = h[:-1] * _U64(1_000_003) + codes[n - 1:]
+            if n < self.char_min:
+                continue
+            size = total - n + 1
+            if size <= 0:
+                break
+            start_doc = doc_of[:size]
+            valid = (start_doc == doc_of[n - 1: n - 1 + size]) & (start_doc >= 0)
+            cols.append(self._bucket(h[valid], _SALT_CHAR + n))
+            docs.append(start_doc[valid])
+        if not cols:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(docs), np.concatenate(cols)
+
+    @staticmethod
+    def _weigh(docs: IntArray, cols: IntArray, n_docs: int, n_features: int,
+               idf: FloatArray | None, weight: float) -> tuple[IntArray, IntArray, FloatArray]:
+        """Sublinear tf × idf, L2-normalised per document; returns sorted (row, col, value)."""
+        if len(cols) == 0:
+            return docs, cols, np.zeros(0, np.float32)
+        keys, counts = np.unique(docs * n_features + cols, return_counts=True)
+        rows, cols = keys // n_features, keys % n_features
+        vals = (1.0 + np.log(counts)).astype(np.float32)
+        if idf is not None:
+            vals *= idf[cols]
+        norms = np.sqrt(np.bincount(rows, weights=vals.astype(np.float64) ** 2, minlength=n_docs))
+        vals = vals / norms[rows].astype(np.float32) * np.float32(weight)
+        return rows, cols, vals.astype(np.float32)
+
+    def transform(self, texts: Sequence[str], idf: FloatArray | None = None) -> FeatureBatch:
+        """Features of already-normalised texts (see :func:`prepare`)."""
+        texts = [t[: self.max_chars] for t in texts]
+        lower = [t.lower() for t in texts]
+        folded = [fold(t) for t in texts]
+        d1, c1 = self._word_hashes(lower, _SALT_WORD, _SALT_BIGRAM)
+        d2, c2 = self._word_hashes(folded, _SALT_FWORD, _SALT_FBIGRAM)
+        d3, c3 = self._char_hashes(folded)
+        n, nf = len(texts), self.n_features
+        wr, wc, wv = self._weigh(np.concatenate([d1, d2]), np.concatenate([c1, c2]), n, nf, idf,
+                                 self.word_weight)
+        cr, cc, cv = self._weigh(d3, c3, n, nf, idf, self.char_weight)
+        rows = np.concatenate([wr, cr])
+        order = np.argsort(rows, kind="stable")
+        scale = np.float32(1.0 / np.sqrt(self.word_weight**2 + self.char_weight**2))
+        return FeatureBatch(rows=rows[order], cols=np.concatenate([wc, cc])[order],
+                            vals=(np.concatenate([wv, cv])[order] * scale).astype(np.float32), n_docs=n)
+
+
+def prepare(text: str) -> str:
+    """The model input of one text: normalised (NFC, one tone convention, tidy whitespace)."""
+    return normalize(text or "")
+
+
+@dataclass
+class LinearHead:
+    """One linear classifier over the hashed features; weights stored for the used buckets only."""
+
+    name: str
+    classes: tuple[str, ...]
+    rows: npt.NDArray[np.int32]  # bucket -> row of `weights`, -1 when the bucket has no weight
+    weights: FloatArray  # (used buckets, n_classes) — one column for a binary head
+    bias: FloatArray  # (n_classes,) — one value for a binary head
+
+    @property
+    def binary(self) -> bool:
+        return self.weights.shape[1] == 1
+
+    def decision(self, feats: FeatureBatch) -> npt.NDArray[np.float64]:
+        """Raw scores, shape (n_docs, n_columns)."""
+        r = self.rows[feats.cols]
+        keep = r >= 0
+        docs = feats.rows[keep]
+        contrib = self.weights[r[keep]] * feats.vals[keep, None]
+        out = np.empty((feats.n_docs, self.weights.shape[1]), dtype=np.float64)
+        for j in range(self.weights.shape[1]):
+            out[:, j] = np.bincount(docs, weights=contrib[:, j], minlength=feats.n_docs)
+        return out + self.bias[None, :]
+
+    def proba(self, feats: FeatureBatch) -> npt.NDArray[np.float64]:
+        """Class probabilities, shape (n_docs, n_classes), columns in `classes` order."""
+        z = self.decision(feats)
+        if self.binary:
+            p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
+            return np.stack([1.0 - p1, p1], axis=1)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class Prediction:
+    """The labels of one text."""
+
+    civic: bool
+    civic_score: float
+    sentiment: str
+    sentiment_score: float
+    topic: str
+    department: str
+
+
+class TextClassifiers:
+    """The four heads (civic, sentiment, topic, department) with the consistency rules applied."""
+
+    def __init__(self, featurizer: Featurizer, idf: FloatArray, heads: dict[str, LinearHead],
+                 civic_threshold: float = 0.5, meta: dict[str, Any] | None = None) -> None:
+        missing = [h for h in HEADS if h not in heads]
+        if missing:
+            raise ValueError(f"missing classifier heads: {missing}")
+        self.featurizer = featurizer
+        self.idf = idf
+        self.heads = heads
+        self.civic_threshold = civic_threshold
+        self.meta = meta or {}
+        topic = heads["topic"].classes
+        dept = heads["department"].classes
+        self._civic_topics = np.array([c != "not_civic" for c in topic])
+        self._civic_depts = np.array([c != "none" for c in dept])
+        if not self._civic_topics.any() or not self._civic_depts.any():
+            raise ValueError("topic/department heads have no civic label")
+
+    # -- persistence -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, models_dir: Path) -> TextClassifiers:
+        """Load the artifacts written by ``langnghe train`` (numpy only, no pickles)."""
+        models_dir = Path(models_dir)
+        meta_path, arrays_path = models_dir / META_FILE, models_dir / ARRAYS_FILE
+        if not meta_path.is_file() or not arrays_path.is_file():
+            raise ModelsMissingError(
+                f"Không tìm thấy mô hình phân loại trong {models_dir} (cần {META_FILE} và {ARRAYS_FILE}); "
+                "hãy chạy `langnghe train`. / Classifier artifacts missing: run `langnghe train`.")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported classifier format {meta.get('format_version')!r} in {meta_path}; "
+                             "run `langnghe train` again")
+        featurizer = Featurizer(**meta["featurizer"])
+        with np.load(arrays_path, allow_pickle=False) as arrays:
+            idf = arrays["idf"].astype(np.float32)
+            heads: dict[str, LinearHead] = {}
+            for name in HEADS:
+                used = arrays[f"{name}.used"].astype(np.int64)
+                rows = np.full(featurizer.n_features, -1, dtype=np.int32)
+                rows[used] = np.arange(len(used), dtype=np.int32)
+                heads[name] = LinearHead(
+                    name=name, classes=tuple(meta["heads"][name]["classes"]), rows=rows,
+                    weights=arrays[f"{name}.weights"].astype(np.float32),
+                    bias=arrays[f"{name}.bias"].astype(np.float32))
+        return cls(featurizer, idf, heads, civic_threshold=float(meta.get("civic_threshold", 0.5)),
+                   meta=meta)
+
+    @staticmethod
+    def save_arrays(models_dir: Path, featurizer: Featurizer, idf: npt.NDArray[np.floating[Any]],
+                    heads: dict[str, tuple[Sequence[str], npt.NDArray[np.floating[Any]],
+                                           npt.NDArray[np.floating[Any]]]],
+                    meta: dict[str, Any], weight_dtype: str = "float16") -> None:
+        """Write artifacts: `heads` maps a name to (classes, dense weights (n_features, C), bias)."""
+        models_dir.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {"idf": np.asarray(idf, dtype=np.float16)}
+        meta = dict(meta, format_version=FORMAT_VERSION, featurizer=featurizer.params(),
+                    heads={})
+        for name, (classes, weights, bias) in heads.items():
+            used = np.flatnonzero(np.any(weights != 0, axis=1)).astype(np.int32)
+            arrays[f"{name}.used"] = used
+            arrays[f"{name}.weights"] = weights[used].astype(weight_dtype)
+            arrays[f"{name}.bias"] = np.asarray(bias, dtype=np.float32)
+            meta["heads"][name] = {"classes": list(classes), "used_buckets": int(len(used))}
+        np.savez_compressed(models_dir / ARRAYS_FILE, **arrays)
+        (models_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
+                                            encoding="utf-8")
+
+    # -- prediction --------------------------------------------------------------------------
+    def features(self, texts: Sequence[str]) -> FeatureBatch:
+        return self.featurizer.transform([prepare(t) for t in texts], self.idf)
+
+    def head_proba(self, name: str, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+        """Probabilities of one head for a list of texts (columns in that head's class order)."""
+        return self.heads[name].proba(self.features(texts))
+
+    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[Prediction]:
+        """Labels for each text, computed in vectorised batches of `batch_size`."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        out: list[Prediction] = []
+        for start in range(0, len(texts), batch_size):
+            out.extend(self._predict_batch(texts[start: start + batch_size]))
+        return out
+
+    def _predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
+        feats = self.features(texts)
+        civic_p = self.heads["civic"].proba(feats)[:, 1]
+        sent_head = self.heads["sentiment"]
+        sent_p = sent_head.proba(feats)
+        topic_head, dept_head = self.heads["topic"], self.heads["department"]
+        topic_p = np.where(self._civic_topics[None, :], topic_head.proba(feats), -1.0)
+        dept_p = np.where(self._civic_depts[None, :], dept_head.proba(feats), -1.0)
+        sent_i = sent_p.argmax(axis=1)
+        topic_i = topic_p.argmax(axis=1)
+        dept_i = dept_p.argmax(axis=1)
+        preds = []
+        for k in range(len(texts)):
+            civic = bool(civic_p[k] >= self.civic_threshold)
+            preds.append(Prediction(
+                civic=civic,
+                civic_score=round(float(civic_p[k]), 4),
+                sentiment=sent_head.classes[sent_i[k]],
+                sentiment_score=round(float(sent_p[k, sent_i[k]]), 4),
+                topic=topic_head.classes[topic_i[k]] if civic else "not_civic",
+                department=dept_head.classes[dept_i[k]] if civic else "none",
+            ))
+        return preds
