@@ -26,12 +26,13 @@ from langnghe.records import Mention  # noqa: E402
 from storage.base import mention_filters  # noqa: E402
 from storage.sqlite import SQLiteStore  # noqa: E402
 
-_WORDS = (
-    "ngập nước đường mưa lớn triều cường kẹt xe giao thông ùn tắc cầu rác thải ô nhiễm "
-    "người dân phản ánh chính quyền phường xã thành phố công viên bệnh viện trường học điện "
-    "cấp nước giá nhà đất dự án chậm tiến độ vỉa hè lấn chiếm tiếng ồn công trình an ninh "
-    "trộm cắp cháy nổ cây xanh đèn đường kênh rạch sạt lở xe buýt metro học phí hành chính"
-).split()
+_VOCABULARY = """
+ngập nước đường mưa lớn triều cường kẹt xe giao thông ùn tắc cầu rác thải ô nhiễm người dân phản ánh
+chính quyền phường xã thành phố công viên bệnh viện trường học điện cấp nước giá nhà đất dự án chậm tiến
+độ vỉa hè lấn chiếm tiếng ồn công trình an ninh trộm cắp cháy nổ cây xanh đèn đường kênh rạch sạt lở xe
+buýt metro học phí hành chính
+"""
+_WORDS = _VOCABULARY.split()
 _PLACES = ["Thủ Đức", "Bình Thạnh", "Quận 7", "Gò Vấp", "Tân Bình", "Bình Tân", "Quận 1", "Nhà Bè"]
 _SLUGS = ["fd:thu-duc", "fd:binh-thanh", "fd:quan-7", "fd:go-vap", "fd:tan-binh", "fd:binh-tan",
           "fd:quan-1", "fd:nha-be"]
@@ -46,14 +47,16 @@ def generate_mentions(n: int, seed: int = 7) -> Iterator[Mention]:
     for i in range(n):
         place = rng.randrange(len(_PLACES))
         sentences = [" ".join(rng.choices(_WORDS, k=rng.randint(8, 16))).capitalize() + "." for _ in range(6)]
-        sentences.insert(rng.randrange(3), f"Tại {_PLACES[place]}, {rng.choice(_WORDS)} {rng.choice(_WORDS)}.")
+        where = f"Tại {_PLACES[place]}, {rng.choice(_WORDS)} {rng.choice(_WORDS)}."
+        sentences.insert(rng.randrange(3), where)
         published = _T0 + timedelta(minutes=rng.randrange(60 * 24 * 60))
         yield Mention(
             id=f"bench{i:07d}", source=rng.choice(_SOURCES), url=f"https://example.vn/{i}.html",
             title=" ".join(rng.choices(_WORDS, k=8)).capitalize() + f" ở {_PLACES[place]}",
             text=" ".join(sentences), published_at=published, crawled_at=published + timedelta(hours=1),
             civic=True, civic_score=0.9, sentiment=rng.choice(["negative", "neutral", "positive"]),
-            sentiment_score=0.7, topic=rng.choice(_TOPICS), areas=["hcmc", _SLUGS[place], f"w:{26700 + i % 168}"],
+            sentiment_score=0.7, topic=rng.choice(_TOPICS),
+            areas=["hcmc", _SLUGS[place], f"w:{26700 + i % 168}"],
             processed_at=published + timedelta(hours=2),
         )
 
@@ -83,7 +86,8 @@ def run(n: int, path: Path) -> None:
     since = _T0 + timedelta(days=50)
     cases: list[tuple[str, Callable[[], Any]]] = [
         ("search 'ngap nuoc'", lambda: store.search("ngap nuoc")),
-        ("search 'ngap nuoc' area=fd:quan-7", lambda: store.search("ngap nuoc", mention_filters(area="fd:quan-7"))),
+        ("search 'ngap nuoc' area=fd:quan-7",
+         lambda: store.search("ngap nuoc", mention_filters(area="fd:quan-7"))),
         ("search '\"trieu cuong\" thu duc'", lambda: store.search('"trieu cuong" thu duc')),
         ("list newest (no query)", lambda: store.search(None)),
         ("list newest area=hcmc", lambda: store.search(None, mention_filters(area="hcmc"))),

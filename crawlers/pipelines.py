@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -33,7 +34,21 @@ def open_store(db_path: str | Path) -> Store:
     return SQLiteStore(path)
 
 
-def item_to_mention(item: dict[str, Any]) -> Mention:
+def source_for(url: str, sources: dict[str, str] | None = None) -> str:
+    """The source name of an article URL: from `sources` (keys: a URL prefix, ``host:port`` or a
+    host, e.g. a demo site on 127.0.0.1 standing for a real paper), else the host without www."""
+    if sources:
+        parts = urlsplit(url)
+        for key, name in sources.items():
+            if key.startswith(("http://", "https://")) and url.startswith(key):
+                return name
+        for key in (parts.netloc.lower(), (parts.hostname or "").lower()):
+            if key in sources:
+                return sources[key]
+    return source_of(url)
+
+
+def item_to_mention(item: dict[str, Any], sources: dict[str, str] | None = None) -> Mention:
     """Build the `Mention` of an article item (canonical URL → id and source)."""
     url = item["url"]
     title = normalize(item.get("title") or "")
@@ -46,7 +61,7 @@ def item_to_mention(item: dict[str, Any]) -> Mention:
     crawled = utcnow()
     authors = [a for a in item.get("authors") or [] if a]
     return Mention(
-        id=mention_id(url), source=source_of(url), url=url, title=title, text=text,
+        id=mention_id(url), source=source_for(url, sources), url=url, title=title, text=text,
         published_at=published_dt or crawled, crawled_at=crawled,
         language=item.get("language") or "vi", author=", ".join(authors) or None,
     )
@@ -78,8 +93,10 @@ class DuplicateFilterPipeline:
 class MentionPipeline:
     """Write each article as a `Mention` to the store, ``LANGNGHE_BATCH_SIZE`` at a time."""
 
-    def __init__(self, crawler: Crawler, db_path: str, batch_size: int = 50) -> None:
+    def __init__(self, crawler: Crawler, db_path: str, batch_size: int = 50,
+                 sources: dict[str, str] | None = None) -> None:
         self.crawler = crawler
+        self.sources = dict(sources or {})
         self.db_path = db_path
         self.batch_size = max(1, batch_size)
         self.buffer: list[Mention] = []
@@ -90,7 +107,8 @@ class MentionPipeline:
         db_path = crawler.settings.get("LANGNGHE_DB_PATH")
         if not db_path:
             raise NotConfigured("LANGNGHE_DB_PATH is not set")
-        return cls(crawler, str(db_path), crawler.settings.getint("LANGNGHE_BATCH_SIZE", 50))
+        return cls(crawler, str(db_path), crawler.settings.getint("LANGNGHE_BATCH_SIZE", 50),
+                   crawler.settings.getdict("LANGNGHE_SOURCES"))
 
     def open_spider(self, spider: Spider | None = None) -> None:
         self.store = open_store(self.db_path)
@@ -105,7 +123,7 @@ class MentionPipeline:
 
     def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> dict[str, Any]:
         try:
-            mention = item_to_mention(item)
+            mention = item_to_mention(item, self.sources)
         except (KeyError, ValueError) as exc:
             raise DropItem(f"cannot build a mention from {item.get('url')}: {exc}") from exc
         if not mention.text or not mention.title:

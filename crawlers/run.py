@@ -54,6 +54,12 @@ class CrawlStats:
         """Mentions written (new or changed)."""
         return self.inserted + self.updated
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (without the log and Scrapy's raw stats)."""
+        data = {k: v for k, v in vars(self).items() if k not in ("log", "raw")}
+        data["stored"] = self.stored
+        return data
+
     @classmethod
     def from_scrapy(cls, stats: dict[str, Any]) -> CrawlStats:
         """Build from a Scrapy stats dict (the keys under ``langnghe/`` and Scrapy's own)."""

@@ -46,4 +46,5 @@ ITEM_PIPELINES = {
 # Lắng Nghe
 LANGNGHE_DB_PATH = None  # set by crawlers.run from --db
 LANGNGHE_BATCH_SIZE = 50  # mentions per write
+LANGNGHE_SOURCES: dict[str, str] = {}  # URL prefix / host:port / host → source name
 LANGNGHE_RECRAWL = False  # true: fetch articles again even when stored

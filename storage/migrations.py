@@ -60,7 +60,7 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (area_id, published_at, mention_rid)
         ) WITHOUT ROWID
         """,
-        "CREATE INDEX mention_areas_mention ON mention_areas(mention_rid)",
+        "CREATE INDEX mention_areas_mention ON mention_areas(mention_rid, area_id)",
         """
         CREATE VIRTUAL TABLE mentions_fts USING fts5(
             title, text, content='mentions', content_rowid='rid',

@@ -218,12 +218,16 @@ def _filter_value(field_name: str, value: Any, *, nullable: bool) -> Any:
     return value
 
 
-def _compile_filters(filters: Filters | None, params: list[Any]) -> str:
-    """SQL boolean expression over `mentions m` for a validated filter; appends its parameters."""
+def _compile_filters(filters: Filters | None, params: list[Any], published: str = "m.published_at") -> str:
+    """SQL boolean expression over `mentions m` for a validated filter; appends its parameters.
+
+    `published` is the column that published_at conditions compare (``a.published_at`` when the
+    query is driven by mention_areas, so its index serves date ranges too).
+    """
     if not filters:
         return "1"
     if "conditions" in filters:
-        parts = [_compile_filters(cond, params) for cond in filters["conditions"]]
+        parts = [_compile_filters(cond, params, published) for cond in filters["conditions"]]
         op = filters["operator"]
         if op == "AND":
             return "(" + " AND ".join(parts) + ")" if parts else "1"
@@ -234,7 +238,7 @@ def _compile_filters(filters: Filters | None, params: list[Any]) -> str:
     name, op, value = filters["field"], filters["operator"], filters.get("value")
     if name == "area":
         return _compile_area(op, value, params)
-    column = _FILTER_COLUMNS[name]
+    column = published if name == "published_at" else _FILTER_COLUMNS[name]
     if op in ("==", "!="):
         params.append(_filter_value(name, value, nullable=True))
         return f"{column} IS ?" if op == "==" else f"{column} IS NOT ?"
@@ -265,9 +269,61 @@ def _compile_area(op: str, value: Any, params: list[Any]) -> str:
     if not values:
         return "0" if op == "in" else "1"
     params.extend(values)
-    cond = "area_id = ?" if len(values) == 1 else f"area_id IN ({','.join('?' * len(values))})"
+    cond = "x.area_id = ?" if len(values) == 1 else f"x.area_id IN ({','.join('?' * len(values))})"
     negate = "NOT " if op in ("!=", "not in") else ""
-    return f"m.rid {negate}IN (SELECT mention_rid FROM mention_areas WHERE {cond})"
+    # correlated: one lookup in mention_areas(mention_rid, area_id) per candidate mention
+    return f"{negate}EXISTS (SELECT 1 FROM mention_areas x WHERE x.mention_rid = m.rid AND {cond})"
+
+
+_AREA_JOIN = "mention_areas a JOIN mentions m ON m.rid = a.mention_rid"
+
+
+@dataclass
+class _Plan:
+    """FROM and WHERE of a mention query, and the columns that order it by publication."""
+
+    source: str
+    where: str
+    params: list[Any]
+    published: str = "m.published_at"
+    rid: str = "m.rid"
+    needs_mentions: bool = True  # False: the count can be read from mention_areas alone
+
+    @property
+    def rows_source(self) -> str:
+        """FROM clause for selecting mention rows (always joins mentions)."""
+        return self.source if self.needs_mentions else _AREA_JOIN
+
+    def count_sql(self) -> str:
+        return f"SELECT COUNT(*) FROM {self.source} WHERE {self.where}"
+
+
+def _plan(filters: Filters | None) -> _Plan:
+    """Compile a validated filter. An ``area == X`` condition at the top (alone or in the top AND)
+    drives the query from the (area_id, published_at) index of mention_areas, so "newest of
+    area X" and "area X since D" read an index range instead of scanning mentions."""
+    area: Any = None
+    rest: Filters | None = filters
+    if not filters:
+        pass
+    elif "conditions" not in filters and filters.get("field") == "area" and filters.get("operator") == "==":
+        area, rest = filters.get("value"), None
+    elif filters.get("operator") == "AND" and "conditions" in filters:
+        for i, cond in enumerate(filters["conditions"]):
+            if "conditions" not in cond and cond.get("field") == "area" and cond.get("operator") == "==":
+                others = filters["conditions"][:i] + filters["conditions"][i + 1:]
+                area, rest = cond.get("value"), {"operator": "AND", "conditions": others}
+                break
+    if area is None:
+        params: list[Any] = []
+        return _Plan("mentions m", _compile_filters(filters, params), params)
+    if not isinstance(area, str):
+        raise FilterError(f"area: expected an area id string, got {area!r}")
+    params = [area]
+    where = "a.area_id = ? AND " + _compile_filters(rest, params, "a.published_at")
+    needs_mentions = "m." in where
+    source = _AREA_JOIN if needs_mentions else "mention_areas a"
+    return _Plan(source, where, params, "a.published_at", "a.mention_rid", needs_mentions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -669,9 +725,8 @@ class SQLiteStore:
 
     def count_mentions(self, filters: Filters | None = None) -> int:
         validate_filters(filters)
-        params: list[Any] = []
-        where = _compile_filters(filters, params)
-        row = self._conn().execute(f"SELECT COUNT(*) FROM mentions m WHERE {where}", params).fetchone()
+        plan = _plan(filters)
+        row = self._conn().execute(plan.count_sql(), plan.params).fetchone()
         return int(row[0])
 
     def iter_mentions(self, filters: Filters | None = None, batch_size: int = 1000) -> Iterator[Mention]:
@@ -680,16 +735,15 @@ class SQLiteStore:
         validate_filters(filters)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        params: list[Any] = []
-        where = _compile_filters(filters, params)
+        plan = _plan(filters)
         after: tuple[str, int] | None = None
         while True:
-            sql = f"SELECT m.* FROM mentions m WHERE {where}"
-            args = list(params)
+            sql = f"SELECT m.* FROM {plan.rows_source} WHERE {plan.where}"
+            args = list(plan.params)
             if after is not None:
-                sql += " AND (m.published_at, m.rid) > (?, ?)"
+                sql += f" AND ({plan.published}, {plan.rid}) > (?, ?)"
                 args.extend(after)
-            sql += " ORDER BY m.published_at, m.rid LIMIT ?"
+            sql += f" ORDER BY {plan.published}, {plan.rid} LIMIT ?"
             args.append(batch_size)
             rows = self._conn().execute(sql, args).fetchall()
             for row in rows:
@@ -715,19 +769,20 @@ class SQLiteStore:
         validate_filters(filters)
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
-        params: list[Any] = []
-        where = _compile_filters(filters, params)
         conn = self._conn()
         if query is None or not query.strip():
-            total = conn.execute(f"SELECT COUNT(*) FROM mentions m WHERE {where}", params).fetchone()[0]
+            plan = _plan(filters)
+            total = conn.execute(plan.count_sql(), plan.params).fetchone()[0]
             rows = conn.execute(
-                f"SELECT m.* FROM mentions m WHERE {where} "
-                "ORDER BY m.published_at DESC, m.rid DESC LIMIT ? OFFSET ?",
-                [*params, limit, offset]).fetchall()
+                f"SELECT m.* FROM {plan.rows_source} WHERE {plan.where} "
+                f"ORDER BY {plan.published} DESC, {plan.rid} DESC LIMIT ? OFFSET ?",
+                [*plan.params, limit, offset]).fetchall()
             return SearchPage(total=int(total), hits=[SearchHit(_row_to_mention(r)) for r in rows])
         parsed = parse_query(query)
         if parsed.match is None:
             return SearchPage(total=0)
+        params: list[Any] = []
+        where = _compile_filters(filters, params)  # the full-text match drives this query
         base = ("FROM mentions_fts JOIN mentions m ON m.rid = mentions_fts.rowid "
                 f"WHERE mentions_fts MATCH ? AND {where}")
         try:

@@ -55,7 +55,7 @@ def enriched(m: Mention, **kwargs: Any) -> Mention:
 
 def corpus() -> list[Mention]:
     """Six enriched mentions spread over sources, areas, topics, sentiments and days."""
-    base = [
+    base: list[tuple[str, str, str, str, int, dict[str, Any]]] = [
         ("m1", "Ngập nước nghiêm trọng ở Thủ Đức", "Đường Võ Văn Ngân ngập nước sâu sau cơn mưa lớn.",
          "vnexpress.net", 0, dict(topic="flooding", sentiment="negative", department="construction",
                                   areas=["hcmc", "fd:thu-duc"], civic=True, issue_id="iss-flood")),
@@ -101,8 +101,10 @@ def make_issue(iid: str, **kwargs: Any) -> Issue:
     return Issue(**data)
 
 
-def make_entry(area: str, rank: int, period: str = "day", key: str = "2025-11-20", **kwargs: Any) -> RankingEntry:
-    data: dict[str, Any] = dict(area_id=area, period=period, period_key=key, rank=rank, issue_id=f"iss-{rank}",
+def make_entry(area: str, rank: int, period: str = "day", key: str = "2025-11-20",
+               **kwargs: Any) -> RankingEntry:
+    data: dict[str, Any] = dict(area_id=area, period=period, period_key=key, rank=rank,
+                                issue_id=f"iss-{rank}",
                                 score=10.0 / max(rank, 1), score_parts={"volume": 1.5, "negativity": 0.25},
                                 mention_count=10 - rank, source_count=2,
                                 sentiment_counts={"negative": 3, "neutral": 1, "positive": 0},
@@ -335,8 +337,8 @@ class StoreContract:
 
     def test_search_relevance(self, store: Store) -> None:
         store.write_mentions([
-            make_mention("once", title="Tin tổng hợp", text="Có một điểm ngập nhỏ và nhiều tin khác về giá cả "
-                                                             "thị trường, thời tiết, học đường."),
+            make_mention("once", title="Tin tổng hợp",
+                         text="Có một điểm ngập nhỏ và nhiều tin khác về giá cả thị trường, thời tiết."),
             make_mention("many", title="Ngập khắp nơi", text="Ngập, ngập nữa, ngập mãi."),
         ])
         page = store.search("ngap")
@@ -399,8 +401,8 @@ class StoreContract:
         assert ids(store.search(None, mention_filters(area="fd:thu-duc"))) == ["m6", "m1"]
 
     def test_pagination(self, store: Store) -> None:
-        store.write_mentions([make_mention(f"p{i:02d}", text=f"ngập số {i}", published_at=T0 + timedelta(hours=i))
-                              for i in range(25)])
+        store.write_mentions([make_mention(f"p{i:02d}", text=f"ngập số {i}",
+                                           published_at=T0 + timedelta(hours=i)) for i in range(25)])
         for query in (None, "ngap"):
             pages = [store.search(query, limit=10, offset=o) for o in (0, 10, 20, 30)]
             assert [p.total for p in pages] == [25, 25, 25, 25]
@@ -449,14 +451,15 @@ class StoreContract:
         (cond("published_at", ">=", "2025-11-22T08:00:00"), {"m3", "m4", "m5", "m6"}),  # naive = UTC
         (cond("published_at", "==", T0 + timedelta(days=2)), {"m3"}),
         (cond("published_at", "in", [T0, T0 + timedelta(days=5)]), {"m1", "m6"}),
-        ({"operator": "AND", "conditions": [cond("topic", "==", "flooding"), cond("area", "==", "fd:quan-7")]},
-         {"m4"}),
+        ({"operator": "AND", "conditions": [cond("topic", "==", "flooding"),
+                                            cond("area", "==", "fd:quan-7")]}, {"m4"}),
         ({"operator": "OR", "conditions": [cond("topic", "==", "traffic"), cond("area", "==", "w:26800")]},
          {"m2", "m6"}),
-        ({"operator": "NOT", "conditions": [cond("sentiment", "==", "negative"), cond("area", "==", "fd:thu-duc")]},
-         {"m2", "m3", "m4", "m5"}),
+        ({"operator": "NOT", "conditions": [cond("sentiment", "==", "negative"),
+                                            cond("area", "==", "fd:thu-duc")]}, {"m2", "m3", "m4", "m5"}),
         ({"operator": "AND", "conditions": [
-            {"operator": "OR", "conditions": [cond("source", "==", "tuoitre.vn"), cond("source", "==", "thanhnien.vn")]},
+            {"operator": "OR", "conditions": [cond("source", "==", "tuoitre.vn"),
+                                              cond("source", "==", "thanhnien.vn")]},
             {"operator": "NOT", "conditions": [cond("topic", "==", "waste")]}]}, {"m2", "m3"}),
         ({"operator": "AND", "conditions": []}, {"m1", "m2", "m3", "m4", "m5", "m6"}),
         ({"operator": "OR", "conditions": []}, set()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,27 @@ def test_run_crawl_reports_child_failure(tmp_path: Path) -> None:
     assert stats.returncode == 0
     assert stats.inserted == 0
     assert sum(stats.errors.values()) >= 1
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_crawl_with_jobdir_is_resumable_state(site: NewsSite, tmp_path: Path) -> None:
+    jobdir = tmp_path / "job"
+    stats = run_crawl([site.url("/rss/tin-moi.rss")], tmp_path / "db.sqlite3", jobdir=jobdir,
+                      settings=FAST, timeout=300)
+    assert stats.returncode == 0 and stats.inserted >= 5
+    assert (jobdir / "requests.seen").exists()  # Scrapy's persisted request fingerprints
+
+
+def test_item_to_mention_source_mapping_and_lead() -> None:
+    from crawlers.pipelines import item_to_mention
+
+    item: dict[str, Any] = {
+        "url": "http://127.0.0.1:8765/xa-hoi/a.html", "title": "Ngập  nước", "text": "Thân bài.",
+        "lead": "Tóm tắt.", "published_at": "2025-11-20T08:15:00+07:00", "authors": ["A", "B"],
+        "language": "vi"}
+    mention = item_to_mention(item, {"127.0.0.1:8765": "tuoitre.vn"})
+    assert mention.source == "tuoitre.vn"
+    assert mention.title == "Ngập nước" and mention.text == "Tóm tắt.\n\nThân bài."
+    assert mention.author == "A, B" and mention.id == mention_id("http://127.0.0.1:8765/xa-hoi/a.html")
+    assert item_to_mention(item).source == "127.0.0.1"

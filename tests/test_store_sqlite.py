@@ -83,7 +83,8 @@ def test_newer_schema_is_refused(db_path: Path) -> None:
 def test_migrations_apply_in_order_on_reopen(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with SQLiteStore(db_path) as store:
         store.write_mentions(corpus())
-    extra = ["ALTER TABLE mentions ADD COLUMN extra_note TEXT", "CREATE INDEX mentions_extra ON mentions(extra_note)"]
+    extra = ["ALTER TABLE mentions ADD COLUMN extra_note TEXT",
+             "CREATE INDEX mentions_extra ON mentions(extra_note)"]
     monkeypatch.setattr(sqlite_module, "MIGRATIONS", [*sqlite_module.MIGRATIONS, extra])
     monkeypatch.setattr(sqlite_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with SQLiteStore(db_path) as store:
@@ -158,7 +159,7 @@ def test_vietnamese_letters_fold_one_to_one() -> None:
     """The highlight maps folded positions back to the original text; for NFC Vietnamese every
     letter folds to exactly one char (checked here over all precomposed Latin letters used)."""
     letters = "".join(chr(c) for c in range(0x00C0, 0x1EFF + 1)
-                      if unicodedata.category(chr(c)).startswith("L") and 0x0250 > c or 0x1EA0 <= c <= 0x1EF9)
+                      if unicodedata.category(chr(c)).startswith("L") and c < 0x0250 or 0x1EA0 <= c <= 0x1EF9)
     letters += "đĐ"
     assert all(len(fold(ch)) == 1 for ch in letters)
     assert fold("Ngập nước Thủ Đức") == "ngap nuoc thu duc"
@@ -182,7 +183,8 @@ def test_parse_query() -> None:
     assert parse_query('x" OR (y').match == '"x" AND "or y"'  # an open quote runs to the end
     assert parse_query("r*").match == '"r"'  # one-letter prefixes are not expanded
     assert parse_query('"').match is None
-    assert parse_query(" ".join(f"w{i}" for i in range(100))).match.count('"') == 2 * sqlite_module.MAX_QUERY_TERMS
+    many = parse_query(" ".join(f"w{i}" for i in range(100))).match
+    assert many is not None and many.count('"') == 2 * sqlite_module.MAX_QUERY_TERMS
 
 
 def test_area_rows_follow_published_at(db_path: Path) -> None:
@@ -203,7 +205,8 @@ def test_top_issues_uses_the_primary_key_and_is_fast(db_path: Path) -> None:
         areas = ["hcmc"] + [f"fd:d{i}" for i in range(22)] + [f"w:{26700 + i}" for i in range(168)]
         for day in range(30):
             key = (T0 + timedelta(days=day)).date().isoformat()
-            store.replace_rankings("day", key, [make_entry(a, r, key=key) for a in areas for r in range(1, 11)])
+            entries = [make_entry(a, r, key=key) for a in areas for r in range(1, 11)]
+            store.replace_rankings("day", key, entries)
         conn = store._conn()
         plan = " ".join(str(tuple(r)) for r in conn.execute(
             "EXPLAIN QUERY PLAN SELECT * FROM rankings WHERE area_id = ? AND period = ? AND period_key = ? "

@@ -1,0 +1,579 @@
+"""Find place mentions in Vietnamese text and resolve them to Ho Chi Minh City areas.
+
+Handles how residents and the press write places after the 1 July 2025 reform and before it:
+"Quận 7", "Q.7", "Q7", "Q. Bình Thạnh", "huyện Củ Chi", "TP Thủ Đức", "TP.HCM", "Sài Gòn", "phường Bến Nghé",
+"P.12, Q.Gò Vấp", new 2025 ward names ("phường Sài Gòn"), streets ("đường Nguyễn Hữu Cảnh"), landmarks
+("chợ Bến Thành"), other provinces ("Đồng Nai") and text without tone marks ("quan 7", "thu duc").
+
+Mechanism: the text is folded (lower case, no tone marks) with a map back to the original offsets, cut into
+letter/digit tokens, and every token n-gram is looked up in one phrase table built once from the committed
+gazetteer (nlp/data/gazetteer/). Matches are checked against the original spelling (when the text carries
+tone marks they must agree: "Bình Thành" is not "Bình Thạnh"), the longest non-overlapping ones are kept,
+then wards and streets are resolved with the districts named elsewhere in the same text. Wards and streets
+need a cue word (phường/xã/P./đường); former district names may stand bare. Conservative by design.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from langnghe.records import CITY_AREA_ID, Location
+from nlp.areas import DATA_DIR, HCMC_FORMER_DISTRICTS, AreaIndex, load_areas
+from nlp.text import fold, normalize
+
+_TOKEN = re.compile(r"[a-z]+|[0-9]+")
+_JOINABLE = re.compile(r"[ .\-\u2013/]{0,3}")
+_HIGHWAY = ("quoc lo", "tinh lo", "huong lo")
+_YEARISH = re.compile(r"[/\-]\s*\d")
+
+# a bare name right after one of these words belongs to something else ("huyện Tân Phú" of Đồng Nai,
+# "chợ Bình Tây", "sông Sài Gòn"); the matching cue+name phrase, when there is one, is longer and wins.
+_BLOCKERS = {
+    "huyện", "xã", "phường", "đường", "tỉnh", "trấn", "chợ", "cầu", "sông", "kênh", "rạch", "ấp", "phố",
+    "quận", "hẻm", "ngõ", "làng", "ga", "cảng", "bến", "p", "q", "tp", "tx", "tt", "đ",
+}
+_BLOCKERS_FOLDED = {fold(w) for w in _BLOCKERS}
+
+
+def _build_fold_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for code in list(range(0x00, 0x250)) + list(range(0x1E00, 0x1F00)):
+        ch = chr(code)
+        folded = fold(ch)
+        if len(folded) == 1 and folded != ch:
+            table[code] = folded
+    for code in range(0x300, 0x370):  # combining marks
+        table[code] = ""
+    table[ord("ð")] = "d"
+    table[ord("Ð")] = "d"
+    return table
+
+
+_FOLD_TABLE = _build_fold_table()
+
+
+def fold_with_offsets(text: str) -> tuple[str, list[int] | None]:
+    """Fold `text`; the list maps each folded character to its original index (None: identity)."""
+    folded = text.translate(_FOLD_TABLE)
+    if len(folded) == len(text):
+        return folded, None
+    chars: list[str] = []
+    index: list[int] = []
+    for i, ch in enumerate(text):
+        for out in fold(ch).replace("ð", "d"):
+            chars.append(out)
+            index.append(i)
+    return "".join(chars), index
+
+
+@dataclass
+class _Tok:
+    folded: str
+    orig: str
+    start: int  # original offsets
+    end: int
+    join_next: bool  # the gap to the next token may sit inside a name
+    gap_next: str  # folded gap text to the next token
+
+
+def _tokens(text: str) -> list[_Tok]:
+    folded, index = fold_with_offsets(text)
+    matches = list(_TOKEN.finditer(folded))
+    toks: list[_Tok] = []
+    for k, m in enumerate(matches):
+        if index is None:
+            start, end = m.start(), m.end()
+        else:
+            start, end = index[m.start()], index[m.end() - 1] + 1
+            while end < len(text) and unicodedata.category(text[end]) == "Mn":
+                end += 1
+        gap = folded[m.end():matches[k + 1].start()] if k + 1 < len(matches) else ""
+        joinable = k + 1 < len(matches) and _JOINABLE.fullmatch(gap) is not None
+        toks.append(_Tok(m.group(), text[start:end], start, end, joinable, gap))
+    return toks
+
+
+def _surface(phrase: str) -> tuple[str, ...]:
+    """Lower-case tokens with tone marks, aligned with the folded tokens of the same phrase."""
+    return tuple(normalize(t.orig).lower() for t in _tokens(phrase))
+
+
+def _key(phrase: str) -> tuple[str, ...]:
+    return tuple(t.folded for t in _tokens(phrase))
+
+
+def _token_agrees(orig: str, expected: str) -> bool:
+    low = orig.lower()
+    if low == expected or low.isascii():  # text without tone marks matches on folded form alone
+        return True
+    return normalize(low) == expected
+
+
+@dataclass
+class _Entry:
+    kind: str  # city | fd | ward | ward_num | street | landmark | province | city_out
+    surface: tuple[str, ...]
+    cued: bool = True
+    fd: str | None = None
+    number: str = ""
+    name: str = ""
+    candidates: list[tuple[str, str | None, bool]] = field(default_factory=list)  # (fd, code, current name)
+    fds: tuple[str, ...] = ()
+    ward_code: str | None = None
+    in_hcmc: bool = True
+    generic: bool = False
+    title_case: bool = False  # bare names that must be written with capitals ("Long An", not "long an")
+
+
+@dataclass
+class _Match:
+    i: int
+    j: int  # token range [i, j)
+    start: int
+    end: int
+    entry: _Entry
+
+
+class LocationResolver:
+    """Finds places in a text and resolves them to areas; build once (see `get_resolver`)."""
+
+    def __init__(self, areas: AreaIndex | None = None) -> None:
+        self.areas = areas or load_areas()
+        self._table: dict[tuple[str, ...], list[_Entry]] = defaultdict(list)
+        self._hcmc_fds = {a.id for a in self.areas.by_level("former_district") if a.former_province is None}
+        self._fd_by_name = {a.name: a.id for a in self.areas.by_level("former_district")}
+        self._legacy: dict[tuple[str, str], list[str]] = {}
+        self._primary: dict[str, str] = {}
+        self._build()
+        self._maxlen: dict[str, int] = {}
+        for key in self._table:
+            self._maxlen[key[0]] = max(self._maxlen.get(key[0], 0), len(key))
+
+    # ---- building the phrase table -------------------------------------------------------------
+    def _add(self, phrase: str, entry: _Entry) -> None:
+        key = _key(phrase)
+        if not key:
+            return
+        entry.surface = _surface(phrase)
+        self._table[key].append(entry)
+
+    def _add_fd(self, cues: list[str], name: str, fd: str, bare: bool) -> None:
+        for cue in cues:
+            self._add(f"{cue} {name}", _Entry("fd", (), cued=True, fd=fd))
+        if bare:
+            self._add(name, _Entry("fd", (), cued=False, fd=fd))
+
+    def _build(self) -> None:
+        for phrase in ("TP.HCM", "TPHCM", "HCM", "HCMC", "TP Hồ Chí Minh", "Thành phố Hồ Chí Minh",
+                       "Thành phố HCM", "Sài Gòn", "Saigon", "TP Sài Gòn", "Ho Chi Minh City"):
+            self._add(phrase, _Entry("city", (), cued=phrase.lower() not in ("sài gòn", "saigon")))
+
+        for fd_area in self.areas.by_level("former_district"):
+            name, fd = fd_area.name, fd_area.id
+            if fd_area.former_province is None:
+                if name.startswith("Quận "):
+                    number = name.split()[1]
+                    self._add_fd(["Quận", "Q"], number, fd, bare=False)
+                elif fd_area.kind == "huyện":
+                    self._add_fd(["huyện", "H."], name, fd, bare=True)
+                elif fd_area.kind == "thành phố":  # Thủ Đức: quận until 2020, then thành phố
+                    self._add_fd(["quận", "Q", "thành phố", "TP", "TP.", "TX"], name, fd, bare=True)
+                else:
+                    self._add_fd(["quận", "Q"], name, fd, bare=True)
+            else:
+                bare = name not in ("Phú Mỹ", "Tân Uyên", "Bà Rịa")
+                self._add_fd(["huyện", "thành phố", "TP", "thị xã", "TX"], name, fd, bare=bare)
+        thu_duc = self._fd_by_name["Thủ Đức"]
+        for number in ("2", "9"):
+            self._add_fd(["Quận", "Q"], number, thu_duc, bare=False)
+        long_dat = self._fd_by_name.get("Long Đất")
+        if long_dat:
+            for old in ("Long Điền", "Đất Đỏ"):
+                self._add_fd(["huyện"], old, long_dat, bare=True)
+
+        self._build_wards()
+        self._build_streets()
+        self._build_landmarks_and_provinces()
+
+    def _build_wards(self) -> None:
+        cues = ["phường", "P", "P.", "xã", "thị trấn", "TT", "đặc khu"]
+        ward_cands: dict[str, list[tuple[str, str | None, bool]]] = defaultdict(list)
+        display: dict[str, str] = {}
+        for ward in self.areas.by_level("ward"):
+            code = ward.id.split(":", 1)[1]
+            related = ward.related_ids or [CITY_AREA_ID]
+            for fd in related:
+                ward_cands[fold(ward.name)].append((fd, code, True))
+            display.setdefault(fold(ward.name), ward.name)
+        with gzip.open(DATA_DIR / "legacy_wards.json.gz", "rt", encoding="utf-8") as fh:
+            legacy = json.load(fh)
+        for old in legacy:
+            codes = old["new"]
+            self._legacy[(fold(old["name"]), old["fd"])] = codes
+            if re.fullmatch(r"(Phường|Xã|Thị trấn) \d+", old["name"]):
+                continue  # numbered wards need a district: see ward_num
+            code = codes[0] if len(codes) == 1 else None
+            ward_cands[fold(old["name"])].append((old["fd"], code, False))
+            display.setdefault(fold(old["name"]), old["name"])
+        for folded_name, cands in ward_cands.items():
+            name = display[folded_name]
+            for cue in cues:
+                self._add(f"{cue} {name}", _Entry("ward", (), name=name, candidates=list(cands)))
+        for number in range(1, 31):
+            for cue in ("phường", "P", "P."):
+                self._add(f"{cue} {number}", _Entry("ward_num", (), number=str(number)))
+
+    def _build_streets(self) -> None:
+        with gzip.open(DATA_DIR / "streets.json.gz", "rt", encoding="utf-8") as fh:
+            streets: dict[str, list[str]] = json.load(fh)
+        with (DATA_DIR / "landmarks.json").open(encoding="utf-8") as fh:
+            curated = json.load(fh)
+        for street, district in curated["primary_streets"].items():
+            if street.startswith("_"):
+                continue
+            if district not in self._fd_by_name:
+                raise ValueError(f"landmarks.json: unknown district {district!r} for street {street!r}")
+            self._primary[fold(street)] = self._fd_by_name[district]
+        for name, fds in streets.items():
+            self._add(f"đường {name}", _Entry("street", (), name=name, fds=tuple(fds)))
+            self._add(f"Đ. {name}", _Entry("street", (), name=name, fds=tuple(fds)))
+            if fold(name).startswith(("xa lo", "dai lo", *_HIGHWAY)):
+                self._add(name, _Entry("street", (), cued=True, name=name, fds=tuple(fds)))
+
+    def _build_landmarks_and_provinces(self) -> None:
+        with (DATA_DIR / "landmarks.json").open(encoding="utf-8") as fh:
+            curated = json.load(fh)
+        ward_by_name = {w.name: w.id.split(":", 1)[1] for w in self.areas.by_level("ward")}
+        for item in curated["landmarks"]:
+            fds: list[str] = []
+            for district in item["districts"]:
+                if district not in self._fd_by_name:
+                    raise ValueError(f"landmarks.json: unknown district {district!r}")
+                fds.append(self._fd_by_name[district])
+            ward = item.get("ward")
+            if ward is not None and ward not in ward_by_name:
+                raise ValueError(f"landmarks.json: unknown ward {ward!r}")
+            province = item.get("province")
+            for name in item["names"]:
+                for variant in _landmark_variants(name):
+                    self._add(variant, _Entry(
+                        "landmark", (), name=name, fds=tuple(fds),
+                        ward_code=ward_by_name.get(ward) if ward else None,
+                        in_hcmc=province is None, generic=bool(item.get("generic"))))
+        provinces = json.loads((DATA_DIR / "provinces.json").read_text(encoding="utf-8"))
+        merged = {"Bình Dương", "Bà Rịa - Vũng Tàu"}
+        extra = ["Thừa Thiên Huế", "Thừa Thiên - Huế", "Hà Tây", "Bà Rịa – Vũng Tàu", "Bà Rịa Vũng Tàu",
+                 "BR-VT", "BRVT"]
+        municipalities = {"Hà Nội", "Đà Nẵng", "Hải Phòng", "Cần Thơ", "Huế"}
+        for name in list(provinces) + extra:
+            in_hcmc = name in merged or fold(name).replace(" ", "") in ("bariavungtau", "br-vt", "brvt")
+            entry_args: dict[str, Any] = {"name": name, "in_hcmc": in_hcmc}
+            self._add(name, _Entry("province", (), cued=False, title_case=True, **entry_args))
+            self._add(f"tỉnh {name}", _Entry("province", (), **entry_args))
+            if name in municipalities:
+                for cue in ("TP", "TP.", "thành phố"):
+                    self._add(f"{cue} {name}", _Entry("province", (), **entry_args))
+        for city, province in curated["cities"].items():
+            if city.startswith("_"):
+                continue
+            if fold(city) in {fold(p) for p in municipalities}:
+                continue
+            self._add(city, _Entry("city_out", (), cued=False, title_case=True, name=city))
+            for cue in ("TP", "TP.", "thành phố"):
+                self._add(f"{cue} {city}", _Entry("city_out", (), name=city))
+
+    # ---- matching --------------------------------------------------------------------------------
+    def _find(self, text: str, toks: list[_Tok]) -> list[_Match]:
+        found: list[_Match] = []
+        n = len(toks)
+        for i in range(n):
+            maxlen = self._maxlen.get(toks[i].folded)
+            if not maxlen:
+                continue
+            key: list[str] = []
+            spans: list[tuple[int, tuple[str, ...]]] = []
+            j = i
+            while j < n and len(key) < maxlen:
+                key.append(toks[j].folded)
+                spans.append((j + 1, tuple(key)))
+                if not toks[j].join_next:
+                    break
+                j += 1
+            for end, k in reversed(spans):  # longest first
+                entries = self._table.get(k)
+                if not entries:
+                    continue
+                ok = [e for e in entries if self._entry_fits(e, toks, i, end)]
+                if ok:
+                    found.append(_Match(i, end, toks[i].start, toks[end - 1].end, ok[0]))
+                    break
+        # digit-glued forms ("P3Q3", "Q7") are cut into letter and digit tokens by the tokenizer
+        found.sort(key=lambda m: (-(m.end - m.start), m.start))
+        taken = [False] * n
+        chosen: list[_Match] = []
+        for m in found:
+            if any(taken[m.i:m.j]):
+                continue
+            for t in range(m.i, m.j):
+                taken[t] = True
+            chosen.append(m)
+        chosen.sort(key=lambda m: m.start)
+        return chosen
+
+    def _entry_fits(self, e: _Entry, toks: list[_Tok], i: int, j: int) -> bool:
+        span = toks[i:j]
+        if not all(_token_agrees(t.orig, s) for t, s in zip(span, e.surface, strict=True)):
+            return False
+        first = span[0]
+        if first.folded in ("p", "d") and len(span) > 1:
+            # "P.12", "P12", "Đ.Lê Lợi": single-letter cues need a capital or a dot
+            if not (first.orig.isupper() or "." in first.gap_next):
+                return False
+        if first.folded == "q" and len(span) == 2 and span[1].folded.isdigit():
+            nxt = span[1]
+            if _YEARISH.match(nxt.gap_next) or (j < len(toks) and len(toks[j].folded) == 4
+                                                and toks[j].folded.isdigit() and nxt.join_next):
+                return False  # "Q1/2024", "Q2 2023": quarters, not districts
+        if not e.cued:
+            prev = toks[i - 1] if i > 0 and toks[i - 1].join_next else None
+            if prev is not None:
+                low = prev.orig.lower()
+                if low in _BLOCKERS or (low.isascii() and low in _BLOCKERS_FOLDED):
+                    return False
+                if e.kind != "city_out" and prev.orig[:1].isupper() and not prev.orig.isupper() \
+                        and prev.gap_next == " " and span[0].orig[:1].isupper():
+                    return False  # inside a longer proper name ("Nam Sài Gòn", "Nguyễn Bình Tân")
+            nxt_tok = toks[j] if j < len(toks) and span[-1].join_next else None
+            if nxt_tok is not None and span[-1].gap_next == " " and nxt_tok.orig[:1].isupper() \
+                    and span[-1].orig[:1].isupper() and not nxt_tok.orig.isupper():
+                return False  # "Bình Tân Hòa", "Sài Gòn Co.op"
+            if e.title_case and not all(t.orig[:1].isupper() for t in span if t.folded.isalpha()):
+                return False
+        return True
+
+    # ---- resolution --------------------------------------------------------------------------------
+    def resolve(self, text: str) -> list[Location]:
+        """All place mentions in `text`, in order, with exact spans of the original text."""
+        if not text:
+            return []
+        toks = _tokens(text)
+        matches = self._find(text, toks)
+        ctx_fds: list[tuple[int, str]] = []  # (char position, fd) of district mentions
+        hcmc_ctx = bdvt_ctx = outside_ctx = False
+        for m in matches:
+            e = m.entry
+            if e.kind == "fd" and e.fd:
+                ctx_fds.append((m.start, e.fd))
+                hcmc_ctx = True
+                area = self.areas.get(e.fd)
+                bdvt_ctx = bdvt_ctx or bool(area and area.former_province)
+            elif e.kind == "city":
+                hcmc_ctx = True
+            elif e.kind == "landmark":
+                if e.in_hcmc and not e.generic:
+                    hcmc_ctx = True
+                    if len(e.fds) == 1:
+                        ctx_fds.append((m.start, e.fds[0]))
+                elif not e.in_hcmc:
+                    outside_ctx = True
+            elif e.kind == "province":
+                if e.in_hcmc:
+                    bdvt_ctx = True
+                else:
+                    outside_ctx = True
+            elif e.kind == "city_out":
+                outside_ctx = True
+        ctx_set = {fd for _, fd in ctx_fds}
+        only_outside = outside_ctx and not hcmc_ctx
+
+        out: list[Location] = []
+        for idx, m in enumerate(matches):
+            e = m.entry
+            span = text[m.start:m.end]
+            loc: Location | None = None
+            if e.kind == "city":
+                loc = Location(span, m.start, m.end, "city", area_ids=[CITY_AREA_ID], in_hcmc=True)
+            elif e.kind == "fd" and e.fd:
+                loc = self._district_location(span, m, e.fd)
+            elif e.kind == "province":
+                loc = Location(span, m.start, m.end, "province",
+                               area_ids=[CITY_AREA_ID] if e.in_hcmc else [], in_hcmc=e.in_hcmc)
+            elif e.kind == "city_out":
+                loc = Location(span, m.start, m.end, "city", area_ids=[], in_hcmc=False)
+            elif e.kind == "landmark":
+                if e.generic and (only_outside or self._followed_by_outside(matches, idx, toks)):
+                    continue
+                loc = self._landmark_location(span, m, e)
+            elif e.kind == "ward":
+                if only_outside:
+                    continue
+                loc = self._ward_location(span, m, e, ctx_set, bdvt_ctx)
+            elif e.kind == "ward_num":
+                if only_outside:
+                    continue
+                loc = self._numbered_ward(span, m, e, ctx_fds, ctx_set)
+            elif e.kind == "street":
+                if only_outside:
+                    continue
+                loc = self._street_location(span, m, e, ctx_set, bdvt_ctx, hcmc_ctx)
+            if loc is not None:
+                out.append(loc)
+        return out
+
+    def areas_for(self, locations: list[Location]) -> list[str]:
+        """The deduplicated union of the locations' area ids, in first-seen order."""
+        seen: dict[str, None] = {}
+        for loc in locations:
+            for area_id in loc.area_ids:
+                seen.setdefault(area_id, None)
+        return list(seen)
+
+    def _former_name(self, fd: str | None) -> str | None:
+        if fd is None or fd not in self._hcmc_fds:
+            return None
+        area = self.areas.get(fd)
+        return area.name if area else None
+
+    def _ward_name(self, code: str | None) -> str | None:
+        area = self.areas.get(f"w:{code}") if code else None
+        return area.name if area else None
+
+    def _district_location(self, span: str, m: _Match, fd: str) -> Location:
+        return Location(span, m.start, m.end, "district", former_district=self._former_name(fd),
+                        area_ids=[CITY_AREA_ID, fd], in_hcmc=True)
+
+    def _landmark_location(self, span: str, m: _Match, e: _Entry) -> Location:
+        if not e.in_hcmc:
+            return Location(span, m.start, m.end, "landmark", area_ids=[], in_hcmc=False)
+        fds = list(e.fds)
+        former = self._former_name(fds[0]) if len(fds) == 1 else None
+        ids = [CITY_AREA_ID, *fds]
+        if e.ward_code:
+            ids.append(f"w:{e.ward_code}")
+        return Location(span, m.start, m.end, "landmark", former_district=former,
+                        ward=self._ward_name(e.ward_code), area_ids=ids, in_hcmc=True)
+
+    def _followed_by_outside(self, matches: list[_Match], idx: int, toks: list[_Tok]) -> bool:
+        if idx + 1 >= len(matches):
+            return False
+        nxt = matches[idx + 1]
+        if nxt.i - matches[idx].j > 1:
+            return False
+        return nxt.entry.kind in ("province", "city_out") and not nxt.entry.in_hcmc or (
+            nxt.entry.kind == "city_out")
+
+    def _pick_fd(self, fds: set[str], ctx: set[str], bdvt_ctx: bool) -> str | None:
+        if not bdvt_ctx:
+            hcmc_only = fds & self._hcmc_fds
+            if hcmc_only:
+                fds = hcmc_only
+        hit = fds & ctx
+        if len(hit) == 1:
+            return next(iter(hit))
+        if len(fds) == 1:
+            return next(iter(fds))
+        return None
+
+    def _ward_location(self, span: str, m: _Match, e: _Entry, ctx: set[str], bdvt_ctx: bool) -> Location:
+        cands = [c for c in e.candidates if c[0] != CITY_AREA_ID] or e.candidates
+        fd = self._pick_fd({c[0] for c in cands}, ctx, bdvt_ctx)
+        if fd is not None:
+            chosen = [c for c in cands if c[0] == fd]
+        else:
+            chosen = cands
+        current = {c[1] for c in chosen if c[2] and c[1]}
+        codes = current or {c[1] for c in chosen if c[1]}
+        if any(c[1] is None for c in chosen) and not current:
+            codes.add("")  # an old ward split between several new ones
+        code = next(iter(codes)) if len(codes) == 1 and "" not in codes else None
+        ids = [CITY_AREA_ID]
+        if fd and fd != CITY_AREA_ID:
+            ids.append(fd)
+        if code:
+            ids.append(f"w:{code}")
+            ward_area = self.areas.get(f"w:{code}")
+            if fd is None and ward_area is not None:
+                ids.extend(ward_area.related_ids)
+        return Location(span, m.start, m.end, "ward", former_district=self._former_name(fd),
+                        ward=self._ward_name(code), area_ids=ids, in_hcmc=True)
+
+    def _numbered_ward(self, span: str, m: _Match, e: _Entry, ctx_fds: list[tuple[int, str]],
+                       ctx: set[str]) -> Location | None:
+        near = [(abs(pos - m.end), fd) for pos, fd in ctx_fds if abs(pos - m.end) <= 60]
+        fd: str | None = min(near)[1] if near else None
+        if fd is None:
+            hcmc = ctx & self._hcmc_fds
+            if len(hcmc) == 1:
+                fd = next(iter(hcmc))
+        if fd is None:
+            return None  # "P. 12" alone names no place
+        codes = self._legacy.get((fold(f"Phường {e.number}"), fd)) or \
+            self._legacy.get((fold(f"Xã {e.number}"), fd)) or []
+        code = codes[0] if len(codes) == 1 else None
+        ids = [CITY_AREA_ID, fd] + ([f"w:{code}"] if code else [])
+        return Location(span, m.start, m.end, "ward", former_district=self._former_name(fd),
+                        ward=self._ward_name(code), area_ids=ids, in_hcmc=True)
+
+    def _street_location(self, span: str, m: _Match, e: _Entry, ctx: set[str], bdvt_ctx: bool,
+                         hcmc_ctx: bool) -> Location:
+        fds = set(e.fds)
+        key = fold(e.name)
+        highway = key.startswith(_HIGHWAY)
+        fd: str | None = None
+        pool = fds if bdvt_ctx else (fds & self._hcmc_fds)
+        hit = pool & ctx
+        if len(hit) == 1:
+            fd = next(iter(hit))
+        elif key in self._primary and not (bdvt_ctx and len(fds - self._hcmc_fds) > 0 and not hit):
+            fd = self._primary[key]
+        elif len(fds) == 1 and not highway:
+            fd = next(iter(fds))
+        if fd is not None:
+            return Location(span, m.start, m.end, "street", former_district=self._former_name(fd),
+                            area_ids=[CITY_AREA_ID, fd], in_hcmc=True)
+        return Location(span, m.start, m.end, "street", area_ids=[CITY_AREA_ID] if hcmc_ctx else [],
+                        in_hcmc=hcmc_ctx)
+
+
+_ABBREVIATIONS = (
+    ("bệnh viện ", ("BV ", "BV. ")),
+    ("khu công nghiệp ", ("KCN ",)),
+    ("khu chế xuất ", ("KCX ",)),
+    ("đại học ", ("trường đại học ", "ĐH ", "trường ĐH ")),
+    ("công viên ", ("CV ",)),
+    ("sân bay ", ("phi trường ",)),
+)
+
+
+def _landmark_variants(name: str) -> list[str]:
+    """The name and its usual abbreviations: 'bệnh viện Chợ Rẫy' → also 'BV Chợ Rẫy'."""
+    out = [name]
+    low = name.lower()
+    for head, alts in _ABBREVIATIONS:
+        if low.startswith(head):
+            out.extend(alt + name[len(head):] for alt in alts)
+    if "TP.HCM" in name:
+        out.extend(name.replace("TP.HCM", alt) for alt in ("TPHCM", "TP HCM", "TP. HCM"))
+    return out
+
+
+@lru_cache(maxsize=1)
+def get_resolver() -> LocationResolver:
+    """The shared resolver, built once per process."""
+    return LocationResolver()
+
+
+def resolve(text: str) -> list[Location]:
+    """Shortcut: `get_resolver().resolve(text)`."""
+    return get_resolver().resolve(text)
+
+
+# the 22 names as GUIDE.md writes them, re-exported for callers that validate former_district values
+FORMER_DISTRICT_NAMES = HCMC_FORMER_DISTRICTS
