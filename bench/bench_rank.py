@@ -35,10 +35,12 @@ PLACES = ["Nguyễn Hữu Cảnh", "Xô Viết Nghệ Tĩnh", "Điện Biên Ph�
           "Âu Cơ", "Lũy Bán Bích", "Tỉnh Lộ 10", "Kinh Dương Vương", "Hậu Giang", "Lý Thường Kiệt"]
 DISTRICTS = ["binh-thanh", "quan-7", "thu-duc", "go-vap", "tan-binh", "tan-phu", "binh-tan", "quan-8",
              "quan-12", "binh-chanh", "hoc-mon", "cu-chi", "quan-1", "quan-3", "phu-nhuan"]
-FILLER = ("người dân phản ánh tình trạng kéo dài nhiều ngày qua chính quyền địa phương cho biết sẽ "
-          "kiểm tra xử lý sớm đề nghị cơ quan chức năng vào cuộc khắc phục").split()
-SYLLABLES = ("an bình hòa phú thạnh lộc tân mỹ long phước hưng thới đông tây nam bắc trung hiệp "
-             "xuân thuận lợi nghĩa khánh vĩnh quang minh thành sơn hải linh hoa đức tài chánh").split()
+_FILLER_TEXT = ("người dân phản ánh tình trạng kéo dài nhiều ngày qua chính quyền địa phương cho biết sẽ "
+          "kiểm tra xử lý sớm đề nghị cơ quan chức năng vào cuộc khắc phục")
+FILLER = _FILLER_TEXT.split()
+_SYLLABLE_TEXT = ("an bình hòa phú thạnh lộc tân mỹ long phước hưng thới đông tây nam bắc trung hiệp "
+             "xuân thuận lợi nghĩa khánh vĩnh quang minh thành sơn hải linh hoa đức tài chánh")
+SYLLABLES = _SYLLABLE_TEXT.split()
 SOURCES = [f"source{k}.vn" for k in range(40)] + [f"facebook:group/{k}" for k in range(60)]
 
 

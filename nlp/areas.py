@@ -5,7 +5,8 @@ it has 168 wards/communes/special zone. Residents still think in the former dist
 - "hcmc": the city;
 - "fd:<slug>": a former district-level unit (the 22 of old HCMC, e.g. "fd:quan-7", "fd:thu-duc", and those
   of the two merged provinces, e.g. "fd:thu-dau-mot", with `former_province` set);
-- "w:<5-digit code>": a current ward/commune, linked (`related_ids`) to the former districts it was formed from.
+- "w:<5-digit code>": a current ward/commune, linked (`related_ids`) to the former districts it was
+  formed from.
 
 Data: nlp/data/gazetteer/areas.json.gz, built by nlp/build_gazetteer.py (sources in SOURCES.md there).
 """

@@ -118,9 +118,8 @@ def build(src: Path, out: Path) -> dict[str, int]:
         legacy_out.append({"name": wname, "kind": kind, "fd": fid, "new": [code]})
 
     # old 2019 lists: wards that were merged before 2024 are absent from the legacy table
-    for fname, province in (("hcmc-streets-by-district-2019.json", None),
-                            ("binhduong-streets-by-district-2019.json", "Bình Dương"),
-                            ("bariavungtau-streets-by-district-2019.json", "Bà Rịa – Vũng Tàu")):
+    for fname in ("hcmc-streets-by-district-2019.json", "binhduong-streets-by-district-2019.json",
+                  "bariavungtau-streets-by-district-2019.json"):
         data = json.loads((src / fname).read_text(encoding="utf-8"))
         for dist in data["district"]:
             fid = "fd:" + slug(district_name(f"{dist['pre'].strip()} {dist['name'].strip()}"))
@@ -165,13 +164,13 @@ def build(src: Path, out: Path) -> dict[str, int]:
         for dist in data["district"]:
             fid = "fd:" + slug(district_name(f"{dist['pre'].strip()} {dist['name'].strip()}"))
             for street in dist["street"]:
-                street = normalize(street)
+                street_name = normalize(street)
                 # numbered/coded lanes ("10A", "D2") are not nameable without a district
-                if not re.search(r"[^\W\d_]{2,}", street) or len(fold(street)) < 4:
+                if not re.search(r"[^\W\d_]{2,}", street_name) or len(fold(street_name)) < 4:
                     continue
-                key = fold(street)
-                streets[key].add(fid)
-                spellings.setdefault(key, street)
+                skey = fold(street_name)
+                streets[skey].add(fid)
+                spellings.setdefault(skey, street_name)
     _dump_gz(out / "streets.json.gz", {spellings[k]: sorted(v) for k, v in streets.items()})
 
     provinces: set[str] = set()

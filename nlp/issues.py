@@ -65,7 +65,6 @@ _CHUNK_ROWS = 512
 
 STOPWORDS_PATH = Path(__file__).with_name("data") / "stopwords-vi.txt"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-_CLAUSE = re.compile(r"[^\w\s]+|\n")  # punctuation or a line break ends a clause
 _DIGITS = re.compile(r"^\d+$")
 
 
@@ -104,23 +103,27 @@ def phrases(text: str) -> list[tuple[str, str]]:
     """(folded feature, surface form) for each unigram and bigram of `text` that is not a stopword.
 
     Unigrams: no stopwords, no bare numbers, no single letters. Bigrams: adjacent syllables of one
-    clause (never across punctuation), neither a single-syllable stopword, the pair not a
-    stopword phrase, not two numbers.
+    clause (never across punctuation or a line break), neither a single-syllable stopword, the
+    pair not a stopword phrase, not two numbers.
     """
     stop = stopwords()
+    nfc, folded = _aligned(text)
+    spans = [(mt.start(), mt.end()) for mt in _TOKEN.finditer(nfc)]
     out: list[tuple[str, str]] = []
-    for clause in _CLAUSE.split(unicodedata.normalize("NFC", text)):
-        toks = _TOKEN.findall(clause)
-        lower = [t.lower() for t in toks]
-        for i, tok in enumerate(toks):
-            a = lower[i]
-            if not (a in stop or a.isdigit() or len(a) < 2):
-                out.append((fold(a), tok))
-            if i + 1 < len(toks):
-                b = lower[i + 1]
-                if a in stop or b in stop or (a.isdigit() and b.isdigit()) or f"{a} {b}" in stop:
-                    continue
-                out.append((f"{fold(a)} {fold(b)}", f"{tok} {toks[i + 1]}"))
+    prev: tuple[str, str, str] | None = None  # (lower, folded, surface) of the previous token
+    prev_end = 0
+    for start, end in spans:
+        tok = nfc[start:end]
+        low = tok.lower()
+        fol = folded[start:end]
+        if prev is not None and not nfc[prev_end:start].strip(" \t"):
+            a_low, a_fol, a_tok = prev
+            if not (a_low in stop or low in stop or (a_low.isdigit() and low.isdigit())
+                    or f"{a_low} {low}" in stop):
+                out.append((f"{a_fol} {fol}", f"{a_tok} {tok}"))
+        if not (low in stop or low.isdigit() or len(low) < 2):
+            out.append((fol, tok))
+        prev, prev_end = (low, fol, tok), end
     return out
 
 
@@ -377,14 +380,18 @@ def _cluster_bucket(
             c.members.append(i)
             c.last_seen = max(c.last_seen, items[i].published_at)
 
-    compat_cache: dict[tuple[str, tuple[str, ...]], list[bool]] = {}
+    compat_cache: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+    last_ts: list[float] = [c.last_seen.timestamp() for c in clusters]
 
     def compat_for(i: int) -> np.ndarray:
         sig = (mains[i], tuple(items[i].areas))
-        cached = compat_cache.setdefault(sig, [])
-        for c in clusters[len(cached):]:
-            cached.append(compatible(mains[i], items[i].areas, c.home, c.home_areas))
-        return np.array(cached, dtype=bool)
+        cached = compat_cache.get(sig, np.zeros(0, dtype=bool))
+        if len(cached) < len(clusters):
+            extra = [compatible(mains[i], items[i].areas, c.home, c.home_areas)
+                     for c in clusters[len(cached):]]
+            cached = np.concatenate([cached, np.array(extra, dtype=bool)])
+            compat_cache[sig] = cached
+        return cached.copy()
 
     free = [local for local, i in enumerate(rows) if i not in sticky]
     for start in range(0, len(free), _CHUNK_ROWS):
@@ -402,8 +409,7 @@ def _cluster_bucket(
                 norms = np.sqrt(np.maximum(norm2[:len(clusters)], 1e-12))
                 cos = dots / norms
                 ok = compat_for(i)
-                last = np.array([c.last_seen >= m.published_at - gap for c in clusters], dtype=bool)
-                ok &= last
+                ok &= np.asarray(last_ts) >= (m.published_at - gap).timestamp()
                 if ok.any():
                     cand = np.where(ok, cos, -1.0)
                     best_k = int(np.argmax(cand))
@@ -428,6 +434,7 @@ def _cluster_bucket(
                     found = _Cluster(cid, topic, home, frozenset(m.areas) | {home}, None,
                                      m.published_at)
                     clusters.append(found)
+                    last_ts.append(found.last_seen.timestamp())
                     cluster_index[id(found)] = len(clusters) - 1
                     by_id[cid] = found
                 best_k = cluster_index[id(found)]
@@ -436,6 +443,7 @@ def _cluster_bucket(
             c.rows.append(r)
             c.members.append(i)
             c.last_seen = max(c.last_seen, m.published_at)
+            last_ts[best_k] = c.last_seen.timestamp()
     return clusters
 
 
@@ -490,6 +498,7 @@ def _aligned(text: str) -> tuple[str, str]:
     return nfc, folded
 
 
+@lru_cache(maxsize=4096)
 def _phrase_pattern(folded_phrase: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"[ \t]+".join(re.escape(w) for w in folded_phrase.split()) + r"(?!\w)")
 
@@ -505,16 +514,21 @@ def keywords_for(members: Sequence[Mention], weights: dict[str, float],
     """
     texts = [_aligned(_document(m)) for m in members]
 
+    cache: dict[str, Counter[str]] = {}
+
     def occurrences(folded_phrase: str) -> Counter[str]:
+        if folded_phrase in cache:
+            return cache[folded_phrase]
         pattern = _phrase_pattern(folded_phrase)
         forms: Counter[str] = Counter()
         for nfc, folded in texts:
             for match in pattern.finditer(folded):
                 form = " ".join(nfc[match.start():match.end()].split())
-                before = nfc[:match.start()].rstrip()
+                before = nfc[:match.start()].rstrip(" \t")
                 if not before or before[-1] in _SENTENCE_START:
                     form = form[:1].lower() + form[1:]
                 forms[form] += 1
+        cache[folded_phrase] = forms
         return forms
 
     def docs_with(folded_phrase: str) -> int:

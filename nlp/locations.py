@@ -29,7 +29,12 @@ from nlp.areas import DATA_DIR, HCMC_FORMER_DISTRICTS, AreaIndex, load_areas
 from nlp.text import fold, normalize
 
 _TOKEN = re.compile(r"[a-z]+|[0-9]+")
-_JOINABLE = re.compile(r"[ .\-\u2013/]{0,3}")
+_JOINABLE = re.compile(r" ?[\-\u2013/]? ?|\.")  # "Bà Rịa - Vũng Tàu", "23/9", "TP.HCM"
+_ABBREV_CUES = {"q", "p", "tp", "tx", "tt", "d", "h", "bv", "kcn", "kcx"}  # "Q. Bình Thạnh", "TP. HCM"
+# bare former-district names that also name districts of other provinces (Tân Phú of Đồng Nai, Bình Tân of
+# Vĩnh Long): not trusted bare in a text that also names places outside the city
+_AMBIGUOUS_BARE = {"tan phu", "binh tan"}
+_TWO_WORD_BLOCKERS = {("cap", "nuoc"), ("dien", "luc"), ("chi", "nhanh"), ("cong", "ty")}
 _HIGHWAY = ("quoc lo", "tinh lo", "huong lo")
 _YEARISH = re.compile(r"[/\-]\s*\d")
 
@@ -95,7 +100,8 @@ def _tokens(text: str) -> list[_Tok]:
             while end < len(text) and unicodedata.category(text[end]) == "Mn":
                 end += 1
         gap = folded[m.end():matches[k + 1].start()] if k + 1 < len(matches) else ""
-        joinable = k + 1 < len(matches) and _JOINABLE.fullmatch(gap) is not None
+        joinable = k + 1 < len(matches) and (
+            _JOINABLE.fullmatch(gap) is not None or (gap == ". " and m.group() in _ABBREV_CUES))
         toks.append(_Tok(m.group(), text[start:end], start, end, joinable, gap))
     return toks
 
@@ -109,11 +115,22 @@ def _key(phrase: str) -> tuple[str, ...]:
     return tuple(t.folded for t in _tokens(phrase))
 
 
-def _token_agrees(orig: str, expected: str) -> bool:
+def _token_agrees(orig: str, expected: str, accented: bool) -> bool:
     low = orig.lower()
-    if low == expected or low.isascii():  # text without tone marks matches on folded form alone
+    if low == expected or (low.isascii() and not accented):  # text without tone marks: folded form only
         return True
     return normalize(low) == expected
+
+
+def _is_accented(text: str) -> bool:
+    """Whether the text is written with Vietnamese tone marks (then spellings must agree)."""
+    letters = marked = 0
+    for ch in text:
+        if ch.isalpha():
+            letters += 1
+            if not ch.isascii():
+                marked += 1
+    return letters > 0 and marked / letters > 0.04
 
 
 @dataclass
@@ -130,6 +147,7 @@ class _Entry:
     in_hcmc: bool = True
     generic: bool = False
     title_case: bool = False  # bare names that must be written with capitals ("Long An", not "long an")
+    cue_len: int = 0  # tokens of the cue word ("đường" = 1, "thị trấn" = 2)
 
 
 @dataclass
@@ -203,31 +221,37 @@ class LocationResolver:
         self._build_landmarks_and_provinces()
 
     def _build_wards(self) -> None:
-        cues = ["phường", "P", "P.", "xã", "thị trấn", "TT", "đặc khu"]
-        ward_cands: dict[str, list[tuple[str, str | None, bool]]] = defaultdict(list)
+        # cue → the kinds of unit it may name
+        cues = {"phường": ("phường",), "P": ("phường",), "xã": ("xã",), "thị trấn": ("thị trấn",),
+                "TT": ("thị trấn",), "đặc khu": ("đặc khu", "huyện")}
+        ward_cands: dict[str, list[tuple[str, str | None, bool, str]]] = defaultdict(list)
         display: dict[str, str] = {}
         for ward in self.areas.by_level("ward"):
             code = ward.id.split(":", 1)[1]
-            related = ward.related_ids or [CITY_AREA_ID]
-            for fd in related:
-                ward_cands[fold(ward.name)].append((fd, code, True))
+            for fd in ward.related_ids or [CITY_AREA_ID]:
+                ward_cands[fold(ward.name)].append((fd, code, True, ward.kind))
             display.setdefault(fold(ward.name), ward.name)
         with gzip.open(DATA_DIR / "legacy_wards.json.gz", "rt", encoding="utf-8") as fh:
             legacy = json.load(fh)
         for old in legacy:
             codes = old["new"]
+            if not old["name"].strip():
+                continue
             self._legacy[(fold(old["name"]), old["fd"])] = codes
             if re.fullmatch(r"(Phường|Xã|Thị trấn) \d+", old["name"]):
                 continue  # numbered wards need a district: see ward_num
-            code = codes[0] if len(codes) == 1 else None
-            ward_cands[fold(old["name"])].append((old["fd"], code, False))
+            old_code: str | None = codes[0] if len(codes) == 1 else None
+            ward_cands[fold(old["name"])].append((old["fd"], old_code, False, old["kind"] or "phường"))
             display.setdefault(fold(old["name"]), old["name"])
         for folded_name, cands in ward_cands.items():
             name = display[folded_name]
-            for cue in cues:
-                self._add(f"{cue} {name}", _Entry("ward", (), name=name, candidates=list(cands)))
+            for cue, kinds in cues.items():
+                fitting = [(fd, code, current) for fd, code, current, kind in cands if kind in kinds]
+                if fitting:
+                    self._add(f"{cue} {name}", _Entry("ward", (), name=name, candidates=fitting,
+                                                      cue_len=len(_key(cue))))
         for number in range(1, 31):
-            for cue in ("phường", "P", "P."):
+            for cue in ("phường", "P"):
                 self._add(f"{cue} {number}", _Entry("ward_num", (), number=str(number)))
 
     def _build_streets(self) -> None:
@@ -242,10 +266,10 @@ class LocationResolver:
                 raise ValueError(f"landmarks.json: unknown district {district!r} for street {street!r}")
             self._primary[fold(street)] = self._fd_by_name[district]
         for name, fds in streets.items():
-            self._add(f"đường {name}", _Entry("street", (), name=name, fds=tuple(fds)))
-            self._add(f"Đ. {name}", _Entry("street", (), name=name, fds=tuple(fds)))
+            self._add(f"đường {name}", _Entry("street", (), name=name, fds=tuple(fds), cue_len=1))
+            self._add(f"Đ. {name}", _Entry("street", (), name=name, fds=tuple(fds), cue_len=1))
             if fold(name).startswith(("xa lo", "dai lo", *_HIGHWAY)):
-                self._add(name, _Entry("street", (), cued=True, name=name, fds=tuple(fds)))
+                self._add(name, _Entry("street", (), cued=True, name=name, fds=tuple(fds), cue_len=2))
 
     def _build_landmarks_and_provinces(self) -> None:
         with (DATA_DIR / "landmarks.json").open(encoding="utf-8") as fh:
@@ -280,7 +304,7 @@ class LocationResolver:
             if name in municipalities:
                 for cue in ("TP", "TP.", "thành phố"):
                     self._add(f"{cue} {name}", _Entry("province", (), **entry_args))
-        for city, province in curated["cities"].items():
+        for city in curated["cities"]:
             if city.startswith("_"):
                 continue
             if fold(city) in {fold(p) for p in municipalities}:
@@ -292,6 +316,7 @@ class LocationResolver:
     # ---- matching --------------------------------------------------------------------------------
     def _find(self, text: str, toks: list[_Tok]) -> list[_Match]:
         found: list[_Match] = []
+        accented = _is_accented(text)
         n = len(toks)
         for i in range(n):
             maxlen = self._maxlen.get(toks[i].folded)
@@ -310,7 +335,7 @@ class LocationResolver:
                 entries = self._table.get(k)
                 if not entries:
                     continue
-                ok = [e for e in entries if self._entry_fits(e, toks, i, end)]
+                ok = [e for e in entries if self._entry_fits(e, toks, i, end, accented)]
                 if ok:
                     found.append(_Match(i, end, toks[i].start, toks[end - 1].end, ok[0]))
                     break
@@ -327,15 +352,18 @@ class LocationResolver:
         chosen.sort(key=lambda m: m.start)
         return chosen
 
-    def _entry_fits(self, e: _Entry, toks: list[_Tok], i: int, j: int) -> bool:
+    def _entry_fits(self, e: _Entry, toks: list[_Tok], i: int, j: int, accented: bool) -> bool:
         span = toks[i:j]
-        if not all(_token_agrees(t.orig, s) for t, s in zip(span, e.surface, strict=True)):
+        if not all(_token_agrees(t.orig, s, accented) for t, s in zip(span, e.surface, strict=True)):
             return False
+        if e.kind in ("ward", "street") and e.cue_len < len(span):
+            name_tok = span[e.cue_len].orig
+            if not (name_tok[:1].isupper() or name_tok[:1].isdigit()):
+                return False  # "đường trung tâm" is not a street name
         first = span[0]
-        if first.folded in ("p", "d") and len(span) > 1:
-            # "P.12", "P12", "Đ.Lê Lợi": single-letter cues need a capital or a dot
-            if not (first.orig.isupper() or "." in first.gap_next):
-                return False
+        single_cue = first.folded in ("p", "d") and len(span) > 1
+        if single_cue and not (first.orig.isupper() or "." in first.gap_next):
+            return False  # "P.12", "P12", "Đ.Lê Lợi": single-letter cues need a capital or a dot
         if first.folded == "q" and len(span) == 2 and span[1].folded.isdigit():
             nxt = span[1]
             if _YEARISH.match(nxt.gap_next) or (j < len(toks) and len(toks[j].folded) == 4
@@ -347,6 +375,9 @@ class LocationResolver:
                 low = prev.orig.lower()
                 if low in _BLOCKERS or (low.isascii() and low in _BLOCKERS_FOLDED):
                     return False
+                before = toks[i - 2] if i > 1 and toks[i - 2].join_next else None
+                if before is not None and (before.folded, prev.folded) in _TWO_WORD_BLOCKERS:
+                    return False  # "Cấp nước Nhà Bè", "Điện lực Củ Chi": organisations
                 if e.kind != "city_out" and prev.orig[:1].isupper() and not prev.orig.isupper() \
                         and prev.gap_next == " " and span[0].orig[:1].isupper():
                     return False  # inside a longer proper name ("Nam Sài Gòn", "Nguyễn Bình Tân")
@@ -401,6 +432,9 @@ class LocationResolver:
             if e.kind == "city":
                 loc = Location(span, m.start, m.end, "city", area_ids=[CITY_AREA_ID], in_hcmc=True)
             elif e.kind == "fd" and e.fd:
+                bare = " ".join(t.folded for t in toks[m.i:m.j])
+                if outside_ctx and not e.cued and bare in _AMBIGUOUS_BARE:
+                    continue
                 loc = self._district_location(span, m, e.fd)
             elif e.kind == "province":
                 loc = Location(span, m.start, m.end, "province",
@@ -414,7 +448,7 @@ class LocationResolver:
             elif e.kind == "ward":
                 if only_outside:
                     continue
-                loc = self._ward_location(span, m, e, ctx_set, bdvt_ctx)
+                loc = self._ward_location(span, m, e, ctx_set, bdvt_ctx, outside_ctx)
             elif e.kind == "ward_num":
                 if only_outside:
                     continue
@@ -422,7 +456,7 @@ class LocationResolver:
             elif e.kind == "street":
                 if only_outside:
                     continue
-                loc = self._street_location(span, m, e, ctx_set, bdvt_ctx, hcmc_ctx)
+                loc = self._street_location(span, m, e, ctx_set, bdvt_ctx, hcmc_ctx, outside_ctx)
             if loc is not None:
                 out.append(loc)
         return out
@@ -469,7 +503,11 @@ class LocationResolver:
         return nxt.entry.kind in ("province", "city_out") and not nxt.entry.in_hcmc or (
             nxt.entry.kind == "city_out")
 
-    def _pick_fd(self, fds: set[str], ctx: set[str], bdvt_ctx: bool) -> str | None:
+    def _pick_fd(self, fds: set[str], ctx: set[str], bdvt_ctx: bool, outside_ctx: bool) -> str | None:
+        """One former district: the one named elsewhere in the text, else the only candidate.
+
+        Old HCMC is preferred unless the text names Bình Dương / Bà Rịa – Vũng Tàu; when the text also names
+        places outside the city, only a district named in the text is trusted."""
         if not bdvt_ctx:
             hcmc_only = fds & self._hcmc_fds
             if hcmc_only:
@@ -477,17 +515,15 @@ class LocationResolver:
         hit = fds & ctx
         if len(hit) == 1:
             return next(iter(hit))
-        if len(fds) == 1:
+        if len(fds) == 1 and not outside_ctx:
             return next(iter(fds))
         return None
 
-    def _ward_location(self, span: str, m: _Match, e: _Entry, ctx: set[str], bdvt_ctx: bool) -> Location:
+    def _ward_location(self, span: str, m: _Match, e: _Entry, ctx: set[str], bdvt_ctx: bool,
+                       outside_ctx: bool) -> Location:
         cands = [c for c in e.candidates if c[0] != CITY_AREA_ID] or e.candidates
-        fd = self._pick_fd({c[0] for c in cands}, ctx, bdvt_ctx)
-        if fd is not None:
-            chosen = [c for c in cands if c[0] == fd]
-        else:
-            chosen = cands
+        fd = self._pick_fd({c[0] for c in cands}, ctx, bdvt_ctx, outside_ctx)
+        chosen = [c for c in cands if c[0] == fd] if fd is not None else cands
         current = {c[1] for c in chosen if c[2] and c[1]}
         codes = current or {c[1] for c in chosen if c[1]}
         if any(c[1] is None for c in chosen) and not current:
@@ -522,19 +558,13 @@ class LocationResolver:
                         ward=self._ward_name(code), area_ids=ids, in_hcmc=True)
 
     def _street_location(self, span: str, m: _Match, e: _Entry, ctx: set[str], bdvt_ctx: bool,
-                         hcmc_ctx: bool) -> Location:
-        fds = set(e.fds)
+                         hcmc_ctx: bool, outside_ctx: bool) -> Location:
         key = fold(e.name)
-        highway = key.startswith(_HIGHWAY)
         fd: str | None = None
-        pool = fds if bdvt_ctx else (fds & self._hcmc_fds)
-        hit = pool & ctx
-        if len(hit) == 1:
-            fd = next(iter(hit))
-        elif key in self._primary and not (bdvt_ctx and len(fds - self._hcmc_fds) > 0 and not hit):
-            fd = self._primary[key]
-        elif len(fds) == 1 and not highway:
-            fd = next(iter(fds))
+        if not key.startswith(_HIGHWAY):  # national/provincial roads cross many districts
+            fd = self._pick_fd(set(e.fds), ctx, bdvt_ctx, outside_ctx=True)  # named district only
+            if fd is None and not outside_ctx:
+                fd = self._primary.get(key) or self._pick_fd(set(e.fds), ctx, bdvt_ctx, outside_ctx=False)
         if fd is not None:
             return Location(span, m.start, m.end, "street", former_district=self._former_name(fd),
                             area_ids=[CITY_AREA_ID, fd], in_hcmc=True)

@@ -338,8 +338,8 @@ class ParsedQuery:
     """A user's query reduced to safe FTS5 syntax and the folded words to highlight."""
 
     match: str | None  # FTS5 MATCH expression; None when nothing searchable is left
-    words: set[str] = field(default_factory=set)  # folded whole words
-    prefixes: set[str] = field(default_factory=set)  # folded word prefixes
+    # each searched word or phrase: its folded tokens, and whether the last one is a prefix
+    terms: list[tuple[tuple[str, ...], bool]] = field(default_factory=list)
 
 
 def parse_query(query: str) -> ParsedQuery:
@@ -349,8 +349,7 @@ def parse_query(query: str) -> ParsedQuery:
     operator, bracket or quote of the user's can reach FTS5's parser.
     """
     parts: list[str] = []
-    words: set[str] = set()
-    prefixes: set[str] = set()
+    terms: list[tuple[tuple[str, ...], bool]] = []
     budget = MAX_QUERY_TERMS
     for match in _QUERY_PART.finditer(query[:MAX_QUERY_CHARS]):
         if budget <= 0:
@@ -363,10 +362,8 @@ def parse_query(query: str) -> ParsedQuery:
         budget -= len(tokens)
         prefix = word is not None and word.endswith("*") and len(tokens[-1]) >= 2
         parts.append('"' + " ".join(tokens) + '"' + ("*" if prefix else ""))
-        words.update(tokens[:-1] if prefix else tokens)
-        if prefix:
-            prefixes.add(tokens[-1])
-    return ParsedQuery(" AND ".join(parts) if parts else None, words, prefixes)
+        terms.append((tuple(tokens), prefix))
+    return ParsedQuery(" AND ".join(parts) if parts else None, terms)
 
 
 @lru_cache(maxsize=4096)
@@ -390,15 +387,29 @@ def _folded_with_map(text: str) -> tuple[str, list[int]]:
 
 
 def _match_spans(text: str, query: ParsedQuery) -> list[tuple[int, int]]:
-    """Spans (in `text`) of the words that match the query's folded words or prefixes."""
+    """Spans (in `text`) of the words and whole phrases that match the query, in text order."""
     folded, index = _folded_with_map(text)
+    tokens = list(_TOKEN.finditer(folded))
+    words = [t.group(0) for t in tokens]
+    marked: dict[int, int] = {}  # first token -> one past the last token of a match
+    for i in range(len(words)):
+        for term, prefix in query.terms:
+            n = len(term)
+            if i + n > len(words):
+                continue
+            if all(words[i + k] == term[k] for k in range(n - 1)) and (
+                    words[i + n - 1].startswith(term[-1]) if prefix else words[i + n - 1] == term[-1]):
+                marked[i] = max(marked.get(i, 0), i + n)
     spans: list[tuple[int, int]] = []
-    for token in _TOKEN.finditer(folded):
-        word = token.group(0)
-        if word in query.words or any(word.startswith(p) for p in query.prefixes):
-            # the span ends where the next folded char starts, so trailing combining marks are kept
-            end = index[token.end()] if token.end() < len(index) else len(text)
-            spans.append((index[token.start()], end))
+    covered = 0
+    for i in sorted(marked):
+        if i < covered:  # inside a longer match already marked
+            continue
+        last = tokens[marked[i] - 1]
+        # the span ends where the next folded char starts, so trailing combining marks are kept
+        end = index[last.end()] if last.end() < len(index) else len(text)
+        spans.append((index[tokens[i].start()], end))
+        covered = marked[i]
     return spans
 
 
@@ -763,8 +774,8 @@ class SQLiteStore:
                offset: int = 0) -> SearchPage:
         """Accent-insensitive full-text search (see the module docstring for the query syntax).
 
-        With a query: bm25 relevance (title weighs double), ties newest first, ``score`` =
-        -bm25 (higher is better) and a ``highlight``. Without: newest first, no highlight.
+        With a query: bm25 relevance (title weighs double), ties most recently stored first,
+        ``score`` = -bm25 (higher is better) and a ``highlight``. Without: newest first, no highlight.
         """
         validate_filters(filters)
         if limit < 0 or offset < 0:
@@ -783,23 +794,42 @@ class SQLiteStore:
             return SearchPage(total=0)
         params: list[Any] = []
         where = _compile_filters(filters, params)  # the full-text match drives this query
-        base = ("FROM mentions_fts JOIN mentions m ON m.rid = mentions_fts.rowid "
-                f"WHERE mentions_fts MATCH ? AND {where}")
+        bm25 = f"bm25(mentions_fts, {TITLE_WEIGHT}, {TEXT_WEIGHT})"
         try:
-            total = conn.execute(f"SELECT COUNT(*) {base}", [parsed.match, *params]).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT m.*, bm25(mentions_fts, {TITLE_WEIGHT}, {TEXT_WEIGHT}) AS relevance {base} "
-                "ORDER BY relevance, m.published_at DESC, m.rid DESC LIMIT ? OFFSET ?",
-                [parsed.match, *params, limit, offset]).fetchall()
+            if where == "1":  # no filter: count and rank in the index alone, then read the page
+                total = conn.execute("SELECT COUNT(*) FROM mentions_fts WHERE mentions_fts MATCH ?",
+                                     (parsed.match,)).fetchone()[0]
+                ranked = conn.execute(
+                    f"SELECT rowid, {bm25} AS relevance FROM mentions_fts WHERE mentions_fts MATCH ? "
+                    "ORDER BY relevance, rowid DESC LIMIT ? OFFSET ?",
+                    (parsed.match, limit, offset)).fetchall()
+                by_rid = self._rows_by_rid(conn, [r[0] for r in ranked])
+                rows = [(by_rid[rid], relevance) for rid, relevance in ranked if rid in by_rid]
+            else:
+                base = ("FROM mentions_fts JOIN mentions m ON m.rid = mentions_fts.rowid "
+                        f"WHERE mentions_fts MATCH ? AND {where}")
+                total = conn.execute(f"SELECT COUNT(*) {base}", [parsed.match, *params]).fetchone()[0]
+                rows = [(r, r["relevance"]) for r in conn.execute(
+                    f"SELECT m.*, {bm25} AS relevance {base} ORDER BY relevance, m.rid DESC LIMIT ? OFFSET ?",
+                    [parsed.match, *params, limit, offset])]
         except sqlite3.OperationalError as exc:  # defensive: parse_query should make this impossible
             log.warning("search query %r (FTS5 %r) failed: %s", query, parsed.match, exc)
             return SearchPage(total=0)
         hits = [
-            SearchHit(mention=_row_to_mention(r), score=-float(r["relevance"]),
+            SearchHit(mention=_row_to_mention(r), score=-float(relevance),
                       highlight=make_highlight(r["title"], r["text"], parsed))
-            for r in rows
+            for r, relevance in rows
         ]
         return SearchPage(total=int(total), hits=hits)
+
+    @staticmethod
+    def _rows_by_rid(conn: sqlite3.Connection, rids: Sequence[int]) -> dict[int, sqlite3.Row]:
+        found: dict[int, sqlite3.Row] = {}
+        for chunk in _chunks(list(rids)):
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"SELECT * FROM mentions WHERE rid IN ({marks})", tuple(chunk)):
+                found[row["rid"]] = row
+        return found
 
     # -- search index maintenance
 

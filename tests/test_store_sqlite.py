@@ -287,3 +287,25 @@ def test_write_speed_100k(tmp_path: Path) -> None:
         assert store.write_mentions(mentions[:10_000]).unchanged == 10_000
         print(f"re-wrote 10,000 unchanged mentions in {time.perf_counter() - start:.2f} s")
         assert store.count_mentions() == 100_000
+
+
+def test_phrase_highlight_marks_the_phrase_only(db_path: Path) -> None:
+    with SQLiteStore(db_path) as store:
+        store.write_mentions([make_mention("p", title="Tin", text="Nước ngập sâu, rồi ngập nước cả ngày.")])
+        hit = store.search('"ngap nuoc"').hits[0]
+    assert hit.highlight == "Nước ngập sâu, rồi <mark>ngập nước</mark> cả ngày."
+
+
+def test_area_filter_reads_the_area_index(db_path: Path) -> None:
+    from storage.sqlite import _plan
+
+    with SQLiteStore(db_path) as store:
+        plan = _plan(mention_filters(area="fd:quan-7", since=T0, topic="flooding"))
+        sql = (f"SELECT m.* FROM {plan.rows_source} WHERE {plan.where} "
+               f"ORDER BY {plan.published} DESC, {plan.rid} DESC LIMIT 20")
+        rows = store._conn().execute(f"EXPLAIN QUERY PLAN {sql}", plan.params)
+        steps = " ".join(str(tuple(r)) for r in rows)
+        assert "SEARCH a USING PRIMARY KEY (area_id=? AND published_at>?)" in steps
+        assert "TEMP B-TREE" not in steps
+        count_plan = _plan(mention_filters(area="hcmc", since=T0))
+        assert count_plan.source == "mention_areas a"  # counted from the index alone

@@ -1,0 +1,238 @@
+"""Areas (nlp.areas) and place resolution (nlp.locations): exact values, dev-set F1, speed."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from nlp.areas import HCMC_FORMER_DISTRICTS, load_areas
+from nlp.locations import fold_with_offsets, get_resolver
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "civic"
+
+
+def _one(text: str) -> tuple[str, str, str | None, str | None, list[str], bool]:
+    locs = get_resolver().resolve(text)
+    assert len(locs) == 1, locs
+    loc = locs[0]
+    assert text[loc.start:loc.end] == loc.text
+    return loc.text, loc.level, loc.former_district, loc.ward, loc.area_ids, loc.in_hcmc
+
+
+# ---- areas ---------------------------------------------------------------------------------------
+def test_area_counts_and_levels() -> None:
+    areas = load_areas()
+    assert len(areas.by_level("ward")) == 168
+    assert [a.id for a in areas.by_level("city")] == ["hcmc"]
+    hcmc_fds = [a for a in areas.by_level("former_district") if a.former_province is None]
+    assert sorted(a.name for a in hcmc_fds) == sorted(HCMC_FORMER_DISTRICTS)
+    assert len(hcmc_fds) == 22
+    kinds = {a.kind for a in areas.by_level("ward")}
+    assert kinds == {"phường", "xã", "đặc khu"}
+    assert sum(a.kind == "phường" for a in areas.by_level("ward")) == 113
+
+
+def test_area_ids_and_links() -> None:
+    areas = load_areas()
+    q1 = areas.get("fd:quan-1")
+    assert q1 is not None and q1.name == "Quận 1" and q1.kind == "quận" and q1.parent_ids == ["hcmc"]
+    thu_duc = areas.get("fd:thu-duc")
+    assert thu_duc is not None and thu_duc.kind == "thành phố"
+    cu_chi = areas.get("fd:cu-chi")
+    assert cu_chi is not None and cu_chi.name == "Củ Chi" and cu_chi.kind == "huyện"
+    assert areas.get("fd:binh-thanh") is not None
+    tdm = areas.get("fd:thu-dau-mot")
+    assert tdm is not None and tdm.former_province == "Bình Dương"
+    vt = areas.get("fd:vung-tau")
+    assert vt is not None and vt.former_province == "Bà Rịa – Vũng Tàu"
+    wards_q1 = {w.name for w in areas.wards_of_former_district("fd:quan-1")}
+    assert wards_q1 == {"Sài Gòn", "Bến Thành", "Tân Định", "Cầu Ông Lãnh"}
+    assert [a.id for a in areas.former_districts_of_ward("w:26740")] == ["fd:quan-1"]
+    saigon = areas.get("w:26740")
+    assert saigon is not None and saigon.name == "Sài Gòn" and saigon.kind == "phường"
+    con_dao = areas.get("w:26732")
+    assert con_dao is not None and con_dao.kind == "đặc khu"
+    # Bình Phú was formed from Quận 6 and Quận 8
+    assert {a.id for a in areas.former_districts_of_ward("w:27364")} == {"fd:quan-6", "fd:quan-8"}
+    with pytest.raises(ValueError):
+        areas.wards_of_former_district("w:26740")
+    with pytest.raises(KeyError):
+        areas.former_districts_of_ward("w:00000")
+    with pytest.raises(ValueError):
+        areas.by_level("district")
+
+
+# ---- resolution: districts, city -----------------------------------------------------------------
+@pytest.mark.parametrize("text", ["Quận 7", "quận 7", "Q.7", "Q7", "Q. 7"])
+def test_numbered_district_forms(text: str) -> None:
+    assert _one(f"Ngập ở {text} sáng nay") == (text, "district", "Quận 7", None, ["hcmc", "fd:quan-7"], True)
+
+
+@pytest.mark.parametrize(("sentence", "span", "name"), [
+    ("ngap o quan 7 sang nay", "quan 7", "Quận 7"),
+    ("nha o thu duc bi ngap", "thu duc", "Thủ Đức"),
+    ("Ket xe o Binh Thanh qua", "Binh Thanh", "Bình Thạnh"),
+    ("ket xe o binh thanh qua", "binh thanh", "Bình Thạnh"),
+])
+def test_text_without_tone_marks(sentence: str, span: str, name: str) -> None:
+    text, level, former, _, _, in_hcmc = _one(sentence)
+    assert (text, level, former, in_hcmc) == (span, "district", name, True)
+
+
+@pytest.mark.parametrize(("text", "name", "fd"), [
+    ("Q. Bình Thạnh", "Bình Thạnh", "fd:binh-thanh"),
+    ("Q.Bình Thạnh", "Bình Thạnh", "fd:binh-thanh"),
+    ("quận Bình Thạnh", "Bình Thạnh", "fd:binh-thanh"),
+    ("huyện Củ Chi", "Củ Chi", "fd:cu-chi"),
+    ("TP Thủ Đức", "Thủ Đức", "fd:thu-duc"),
+    ("TP. Thủ Đức", "Thủ Đức", "fd:thu-duc"),
+    ("Quận 2", "Thủ Đức", "fd:thu-duc"),
+    ("Q.9", "Thủ Đức", "fd:thu-duc"),
+    ("Gò Vấp", "Gò Vấp", "fd:go-vap"),
+])
+def test_named_district_forms(text: str, name: str, fd: str) -> None:
+    expected = (text, "district", name, None, ["hcmc", fd], True)
+    assert _one(f"Kẹt xe tại {text}, nhiều người bức xúc") == expected
+
+
+@pytest.mark.parametrize("text", ["TP.HCM", "TPHCM", "TP HCM", "TP. HCM", "Sài Gòn", "TP Hồ Chí Minh",
+                                  "Thành phố Hồ Chí Minh"])
+def test_city_forms(text: str) -> None:
+    assert _one(f"Người dân {text} than phiền") == (text, "city", None, None, ["hcmc"], True)
+
+
+def test_outside_hcmc() -> None:
+    locs = get_resolver().resolve("Mưa lớn ở Đồng Nai và Hà Nội")
+    assert [(loc.text, loc.level, loc.former_district, loc.area_ids, loc.in_hcmc) for loc in locs] == [
+        ("Đồng Nai", "province", None, [], False), ("Hà Nội", "province", None, [], False)]
+    # "huyện Tân Phú" is Đồng Nai's, not the HCMC quận
+    assert [loc.text for loc in get_resolver().resolve("huyện Tân Phú, tỉnh Đồng Nai")] == ["tỉnh Đồng Nai"]
+
+
+# ---- wards -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["phường Bến Nghé", "P.Bến Nghé", "P. Bến Nghé"])
+def test_old_named_ward(text: str) -> None:
+    assert _one(f"Sự cố ở {text} tối qua") == (
+        text, "ward", "Quận 1", "Sài Gòn", ["hcmc", "fd:quan-1", "w:26740"], True)
+
+
+@pytest.mark.parametrize(("text", "fd_name", "ward", "ids"), [
+    ("phường Sài Gòn", "Quận 1", "Sài Gòn", ["hcmc", "fd:quan-1", "w:26740"]),
+    ("phường Bến Thành", "Quận 1", "Bến Thành", ["hcmc", "fd:quan-1", "w:26743"]),
+    ("xã Cần Giờ", "Cần Giờ", "Cần Giờ", ["hcmc", "fd:can-gio", "w:27664"]),
+    ("phường Tân Định", "Quận 1", "Tân Định", ["hcmc", "fd:quan-1", "w:26737"]),
+])
+def test_new_ward_names(text: str, fd_name: str, ward: str, ids: list[str]) -> None:
+    assert _one(f"Người dân {text} phản ánh") == (text, "ward", fd_name, ward, ids, True)
+
+
+def test_numbered_ward_needs_district() -> None:
+    assert get_resolver().resolve("Rác ở P. 12 chưa được thu gom") == []
+    locs = get_resolver().resolve("Rác ở P.12, Q.Gò Vấp chưa được thu gom")
+    assert [(loc.text, loc.level, loc.former_district) for loc in locs] == [
+        ("P.12", "ward", "Gò Vấp"), ("Q.Gò Vấp", "district", "Gò Vấp")]
+    assert locs[0].ward == "An Hội Tây" and "fd:go-vap" in locs[0].area_ids
+    glued = get_resolver().resolve("nhà ở P3Q3")
+    assert [(loc.text, loc.former_district) for loc in glued] == [("P3", "Quận 3"), ("Q3", "Quận 3")]
+
+
+# ---- streets and landmarks ---------------------------------------------------------------------------
+def test_streets() -> None:
+    assert _one("Ngập sâu đường Nguyễn Hữu Cảnh sau mưa") == (
+        "đường Nguyễn Hữu Cảnh", "street", "Bình Thạnh", None, ["hcmc", "fd:binh-thanh"], True)
+    # Hoàng Văn Thụ runs through Tân Bình, Phú Nhuận, Bình Thạnh: ambiguous alone ...
+    locs = get_resolver().resolve("Kẹt xe đường Hoàng Văn Thụ, TP.HCM")
+    assert [(loc.text, loc.level, loc.former_district, loc.in_hcmc) for loc in locs] == [
+        ("đường Hoàng Văn Thụ", "street", None, True), ("TP.HCM", "city", None, True)]
+    # ... resolved by another mention in the text
+    locs = get_resolver().resolve("Kẹt xe đường Hoàng Văn Thụ, quận Phú Nhuận")
+    assert [loc.former_district for loc in locs] == ["Phú Nhuận", "Phú Nhuận"]
+    # no cue, no street; lower-case words after "đường" are not names
+    assert get_resolver().resolve("ông Nguyễn Hữu Cảnh phát biểu") == []
+    assert get_resolver().resolve("con đường trung tâm rất đẹp") == []
+
+
+def test_landmarks() -> None:
+    locs = get_resolver().resolve("chợ Bến Thành, sân bay Tân Sơn Nhất và cầu Sài Gòn đều đông")
+    got = [(loc.text, loc.level, loc.former_district, loc.ward, loc.area_ids) for loc in locs]
+    assert got == [
+        ("chợ Bến Thành", "landmark", "Quận 1", "Bến Thành", ["hcmc", "fd:quan-1", "w:26743"]),
+        ("sân bay Tân Sơn Nhất", "landmark", "Tân Bình", None, ["hcmc", "fd:tan-binh"]),
+        ("cầu Sài Gòn", "landmark", None, None, ["hcmc", "fd:binh-thanh", "fd:thu-duc"]),
+    ]
+    assert _one("Bệnh nhân chuyển lên BV Chợ Rẫy")[:3] == ("BV Chợ Rẫy", "landmark", "Quận 5")
+
+
+def test_false_positives_and_offsets() -> None:
+    r = get_resolver()
+    assert r.resolve("ông An và bà Hòa đi chợ") == []
+    assert r.resolve("Doanh thu Q1/2024 tăng mạnh") == []
+    assert r.resolve("Chi nhánh Cấp nước Nhà Bè thông báo") == []
+    assert r.resolve("cơ quan 6 đối tượng") == []  # "quan" in accented text is not "quận"
+    assert r.resolve("ngập ở Bình Thành") == []  # another place, same folded form as Bình Thạnh
+    text = "Ngập ở Quận 7 và đường Nguyễn Hữu Cảnh, TP.HCM"
+    locs = r.resolve(text)
+    assert all(text[loc.start:loc.end] == loc.text for loc in locs)
+    assert r.areas_for(locs) == ["hcmc", "fd:quan-7", "fd:binh-thanh"]
+
+
+def test_decomposed_input_offsets() -> None:
+    import unicodedata
+
+    text = unicodedata.normalize("NFD", "Kẹt xe ở quận Bình Thạnh")
+    folded, index = fold_with_offsets(text)
+    assert folded == "ket xe o quan binh thanh" and index is not None
+    locs = get_resolver().resolve(text)
+    assert len(locs) == 1 and locs[0].former_district == "Bình Thạnh"
+    assert text[locs[0].start:locs[0].end] == locs[0].text
+    assert unicodedata.normalize("NFC", locs[0].text) == "quận Bình Thạnh"
+
+
+def test_resolver_is_cached() -> None:
+    assert get_resolver() is get_resolver()
+
+
+# ---- civic dev set -------------------------------------------------------------------------------
+def _district_prf(path: Path) -> tuple[float, float, float]:
+    """Former-district P/R/F1, as /work/shared/tools/score_classify.py `district` computes it."""
+    r = get_resolver()
+    tp = fp = fn = 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        gold = {loc["old_district"] for loc in row["locations"] if loc.get("old_district")}
+        pred = {loc.former_district for loc in r.resolve(row["text"]) if loc.former_district}
+        tp += len(gold & pred)
+        fp += len(pred - gold)
+        fn += len(gold - pred)
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return prec, rec, 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+
+
+@pytest.mark.skipif(not (SHARED / "dev.jsonl").exists(), reason="../shared/data/civic absent")
+def test_dev_former_district_f1() -> None:
+    prec, rec, f1 = _district_prf(SHARED / "dev.jsonl")
+    print(f"civic dev former district: precision {prec:.3f} recall {rec:.3f} F1 {f1:.3f}")
+    assert prec >= 0.93
+    assert f1 >= 0.88
+
+
+def test_speed() -> None:
+    r = get_resolver()
+    texts = [
+        "Ngập sâu đường Nguyễn Hữu Cảnh, quận Bình Thạnh, TP.HCM sau cơn mưa chiều qua",
+        "Người dân phường Bến Nghé phản ánh rác thải ùn ứ gần chợ Bến Thành",
+        "kẹt xe kinh khủng ở q7 sáng nay, ai đi làm thì tránh nhé",
+        "Giá xăng tăng lần thứ ba trong tháng, người lao động lo lắng",
+    ] * 250
+    started = time.perf_counter()
+    for text in texts:
+        r.resolve(text)
+    rate = len(texts) / (time.perf_counter() - started)
+    print(f"resolve: {rate:.0f} texts/s")
+    assert rate >= 1000  # aim is >= 2,000/s on one free core; the floor leaves room for a busy CI box
