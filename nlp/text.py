@@ -39,11 +39,27 @@ def normalize(text: str) -> str:
     return text.strip()
 
 
+def _fold_char(ch: str) -> str:
+    base = "".join(c for c in unicodedata.normalize("NFD", ch) if unicodedata.category(c) != "Mn")
+    return base.replace("đ", "d").replace("Đ", "d")
+
+
+# Precomposed Latin letters (Vietnamese included) → their folded form; combining marks → removed.
+_FOLD_TABLE: dict[int, str | None] = {
+    cp: _fold_char(chr(cp))
+    for cp in (*range(0x00C0, 0x0250), *range(0x1E00, 0x1F00))
+    if _fold_char(chr(cp)) != chr(cp)
+}
+_FOLD_TABLE.update({cp: None for cp in range(0x0300, 0x0370)})
+
+
 def fold(text: str) -> str:
-    """Lower case without tone marks or diacritics, đ→d: 'Ngập nước Thủ Đức' → 'ngap nuoc thu duc'."""
-    text = unicodedata.normalize("NFD", text.lower())
-    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
-    return text.replace("đ", "d").replace("Đ", "d")
+    """Lower case without tone marks or diacritics, đ→d: 'Ngập nước Thủ Đức' → 'ngap nuoc thu duc'.
+
+    For NFC text the result has one character per input character (offsets carry over)."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return text.lower().translate(_FOLD_TABLE)
 
 
 def words(text: str) -> list[str]:

@@ -13,7 +13,9 @@ Notes on the design:
   values. Because the index content is not the content table's, never run FTS5's own 'rebuild'
   on it: use ``SQLiteStore.rebuild_search_index()``.
 * ``mention_areas`` repeats ``published_at`` so that "newest mentions of area X" is a range scan
-  of one index.
+  of one index; its (mention_rid, area_id) index answers "is mention M in area X".
+* ``rankings``' primary key (period, period_key, area_id, rank) answers ``top_issues`` by itself
+  (no sort), as well as the delete of one period and the list of period keys.
 """
 
 from __future__ import annotations

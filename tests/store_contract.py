@@ -214,6 +214,13 @@ class StoreContract:
         got = store.get_mention("a")
         assert got is not None and got.topic == "traffic"
 
+    def test_enriched_rewrite_moves_area_membership(self, store: Store) -> None:
+        store.write_mentions([enriched(make_mention("a"), areas=["hcmc", "fd:quan-7"])])
+        later = T0 + timedelta(days=1)
+        store.write_mentions([enriched(make_mention("a"), areas=["hcmc", "fd:go-vap"], processed_at=later)])
+        assert store.count_mentions(mention_filters(area="fd:quan-7")) == 0
+        assert ids(store.search(None, mention_filters(area="fd:go-vap"))) == ["a"]
+
     def test_update_enrichment_skips_unknown_ids(self, store: Store) -> None:
         a, b = make_mention("a"), make_mention("b")
         store.write_mentions([a])
