@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 import lxml.html
 from lxml import etree
 
+from crawlers.sources import SiteRule
+
 logger = logging.getLogger(__name__)
 
 CITY_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -495,35 +497,11 @@ def _split_authors(values: Iterable[str], site_names: Iterable[str]) -> list[str
 # --------------------------------------------------------------------------------------------
 # site rules: selectors for hosts where generic extraction misses something
 
-@dataclass(frozen=True)
-class SiteRule:
-    body: str | None = None  # XPath of body paragraphs
-    authors: str | None = None  # XPath of author text nodes/elements
-    date: str | None = None  # XPath of an element holding a Vietnamese date line
-    lead: str | None = None
+def site_rules() -> dict[str, SiteRule]:
+    """Extraction rules by domain, from the source registry (`crawlers.sources`)."""
+    from crawlers.sources import load_registry
 
-
-SITE_RULES: dict[str, SiteRule] = {
-    "vnexpress.net": SiteRule(
-        body="//article[contains(@class,'fck_detail')]/p[contains(@class,'Normal')][not(@style) or "
-             "not(contains(@style,'right'))] | //article[contains(@class,'fck_detail')]//figcaption"
-             "//p[contains(@class,'Image')]",
-        authors="//article[contains(@class,'fck_detail')]/p[contains(@style,'right')]//strong"
-                " | //p[contains(@class,'author_mail')]//strong",
-        date="//span[@class='date']",
-        lead="//p[@class='description']",
-    ),
-    "plo.vn": SiteRule(
-        body="//div[contains(@class,'article__body')]/p",
-        authors="//div[contains(@class,'article__author')]//span[contains(@class,'name')]",
-        date="//div[contains(@class,'article__meta')]//time",
-        lead="//div[contains(@class,'article__sapo')]",
-    ),
-    "thanhnien.vn": SiteRule(body="//div[contains(@class,'detail-content')]//p",
-                             lead="//h2[contains(@class,'detail-sapo')]"),
-    "tuoitre.vn": SiteRule(body="//div[contains(@class,'detail-content')]//p",
-                           lead="//h2[contains(@class,'detail-sapo')]"),
-}
+    return load_registry().rules()
 
 
 def _rule_for(url: str, doc: Any = None) -> SiteRule | None:
@@ -537,10 +515,12 @@ def _rule_for(url: str, doc: Any = None) -> SiteRule | None:
         site = _meta(doc, "og:site_name")
         if site:
             hosts.append(site.lower())
+    rules = site_rules()
     for host in hosts:
+        host = host.removeprefix("www.")
         while host:
-            if host in SITE_RULES:
-                return SITE_RULES[host]
+            if host in rules:
+                return rules[host]
             host = host.partition(".")[2] if "." in host else ""
     return None
 

@@ -1,22 +1,26 @@
 """Item pipelines and the downloader middleware that make a crawl incremental.
 
 Enabled in `crawlers.settings`: `DuplicateFilterPipeline` (drops an article seen twice in one
-crawl), `MentionPipeline` (article → `Mention`, written in batches to the SQLite store given by
-the ``LANGNGHE_DB_PATH`` setting) and `SkipStoredMiddleware` (articles already stored are not
-fetched again).
+crawl), `MentionPipeline` (article → `Mention`, de-duplicated and grouped into stories, written in
+batches to the SQLite store given by the ``LANGNGHE_DB_PATH`` setting). The incremental downloader
+middleware (stored articles are not fetched again) is `crawlers.middlewares.IncrementalMiddleware`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request, Spider, signals
+from scrapy import Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem, IgnoreRequest, NotConfigured
+from scrapy.exceptions import DropItem, NotConfigured
 
+from crawlers.dedup import StoryIndex
+from crawlers.middlewares import IncrementalMiddleware, SkipStoredMiddleware  # noqa: F401 - re-exported
+from crawlers.state import CrawlState, PageInfo
 from crawlers.urls import source_of
 from langnghe.records import Mention, mention_id, parse_datetime, utcnow
 from nlp.text import normalize
@@ -90,17 +94,35 @@ class DuplicateFilterPipeline:
         return item
 
 
+def set_story_id(mention: Mention, story_id: str | None) -> None:
+    """Set ``mention.story_id`` when `Mention` has that field (asked of the records' owner); the
+    grouping is kept in ``crawl_stories`` either way."""
+    if "story_id" in getattr(Mention, "__dataclass_fields__", {}):
+        mention.story_id = story_id  # type: ignore[attr-defined]
+
+
 class MentionPipeline:
-    """Write each article as a `Mention` to the store, ``LANGNGHE_BATCH_SIZE`` at a time."""
+    """Write each article as a `Mention` to the store, ``LANGNGHE_BATCH_SIZE`` at a time.
+
+    Before writing, each text is placed in a story (`crawlers.dedup.StoryIndex`): the same text at
+    another URL of the same source is dropped as a duplicate, the same story in another source gets
+    the first one's story id. After each batch is written, its URLs are marked done in the crawl
+    frontier and their ETag/Last-Modified recorded for conditional re-fetches.
+    """
 
     def __init__(self, crawler: Crawler, db_path: str, batch_size: int = 50,
-                 sources: dict[str, str] | None = None) -> None:
+                 sources: dict[str, str] | None = None, dedup: bool = True) -> None:
         self.crawler = crawler
         self.sources = dict(sources or {})
         self.db_path = db_path
         self.batch_size = max(1, batch_size)
+        self.dedup = dedup
         self.buffer: list[Mention] = []
+        self.done: list[str] = []
+        self.pages: list[PageInfo] = []
         self.store: Store | None = None
+        self.state: CrawlState | None = None
+        self.stories: StoryIndex | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MentionPipeline:
@@ -108,10 +130,16 @@ class MentionPipeline:
         if not db_path:
             raise NotConfigured("LANGNGHE_DB_PATH is not set")
         return cls(crawler, str(db_path), crawler.settings.getint("LANGNGHE_BATCH_SIZE", 50),
-                   crawler.settings.getdict("LANGNGHE_SOURCES"))
+                   crawler.settings.getdict("LANGNGHE_SOURCES"), crawler.settings.getbool("LANGNGHE_DEDUP", True))
+
+    def _inc(self, key: str, count: int = 1) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(f"langnghe/{key}", count)
 
     def open_spider(self, spider: Spider | None = None) -> None:
         self.store = open_store(self.db_path)
+        self.state = CrawlState(self.db_path)
+        self.stories = StoryIndex(self.state)
 
     def close_spider(self, spider: Spider | None = None) -> None:
         try:
@@ -120,73 +148,60 @@ class MentionPipeline:
             if self.store is not None:
                 self.store.close()
                 self.store = None
+            if self.state is not None:
+                self.state.close()
+                self.state = None
 
     def process_item(self, item: dict[str, Any], spider: Spider | None = None) -> dict[str, Any]:
         try:
             mention = item_to_mention(item, self.sources)
         except (KeyError, ValueError) as exc:
+            self.done.append(item.get("url") or "")
             raise DropItem(f"cannot build a mention from {item.get('url')}: {exc}") from exc
+        frontier_url = item.get("frontier_url") or item["url"]
         if not mention.text or not mention.title:
+            self.done.append(frontier_url)
             raise DropItem(f"article without title or text: {mention.url}")
+        if self.dedup and self.stories is not None:
+            assignment = self.stories.assign(mention.id, mention.source, mention.text, mention.published_at)
+            if assignment.is_duplicate:
+                self.done.append(frontier_url)
+                # remembered, so that the next crawl does not fetch this URL again
+                self.pages.append(PageInfo(mention.url, item.get("http_etag"), item.get("http_last_modified"),
+                                           mention.published_at, time.time(),
+                                           content_hash=f"dup:{assignment.duplicate_of}"))
+                self._inc("skipped/duplicate_content")
+                raise DropItem(f"same text as stored mention {assignment.duplicate_of}: {mention.url}")
+            if assignment.kind == "syndicated":
+                self._inc("stories/syndicated")
+            set_story_id(mention, assignment.story_id)
         self.buffer.append(mention)
+        self.done.append(frontier_url)
+        if item.get("kind", "article") == "article":
+            self.pages.append(PageInfo(mention.url, item.get("http_etag"), item.get("http_last_modified"),
+                                       mention.published_at, time.time()))
         if len(self.buffer) >= self.batch_size:
             self.flush()
         return item
 
     def flush(self) -> None:
-        """Write the buffered mentions in one batch."""
-        if not self.buffer or self.store is None:
+        """Write the buffered mentions in one batch, then their stories, pages and frontier marks
+        (in that order: a crash in between re-fetches, it never loses)."""
+        if self.store is None:
             return
         batch, self.buffer = self.buffer, []
-        result = self.store.write_mentions(batch)
-        stats = self.crawler.stats
-        if stats is not None:
-            stats.inc_value("langnghe/stored/inserted", result.inserted)
-            stats.inc_value("langnghe/stored/updated", result.updated)
-            stats.inc_value("langnghe/stored/unchanged", result.unchanged)
-        logger.info("stored %d mentions (%d new, %d updated, %d unchanged)", len(batch),
-                    result.inserted, result.updated, result.unchanged)
+        if batch:
+            result = self.store.write_mentions(batch)
+            self._inc("stored/inserted", result.inserted)
+            self._inc("stored/updated", result.updated)
+            self._inc("stored/unchanged", result.unchanged)
+            logger.info("stored %d mentions (%d new, %d updated, %d unchanged)", len(batch),
+                        result.inserted, result.updated, result.unchanged)
+        if self.state is not None:
+            if self.stories is not None:
+                self.stories.flush()
+            pages, self.pages = self.pages, []
+            self.state.record_pages(pages)
+            done, self.done = self.done, []
+            self.state.mark_done([u for u in done if u])
 
-
-class SkipStoredMiddleware:
-    """Downloader middleware: do not fetch an article whose mention is already stored.
-
-    Applies to requests marked ``meta["langnghe_article"]``; off when ``LANGNGHE_RECRAWL`` is true.
-    """
-
-    def __init__(self, crawler: Crawler, db_path: str) -> None:
-        self.crawler = crawler
-        self.db_path = db_path
-        self.store: Store | None = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> SkipStoredMiddleware:
-        db_path = crawler.settings.get("LANGNGHE_DB_PATH")
-        if not db_path or crawler.settings.getbool("LANGNGHE_RECRAWL"):
-            raise NotConfigured("no store to check, or re-crawl requested")
-        mw = cls(crawler, str(db_path))
-        crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
-        return mw
-
-    def _store(self) -> Store | None:
-        if self.store is None and Path(self.db_path).exists():
-            self.store = open_store(self.db_path)
-        return self.store
-
-    def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        if not request.meta.get("langnghe_article"):
-            return None
-        store = self._store()
-        if store is None:
-            return None
-        canonical = request.meta.get("canonical_url") or request.url
-        if store.get_mention(mention_id(canonical)) is not None:
-            if self.crawler.stats is not None:
-                self.crawler.stats.inc_value("langnghe/skipped/already_stored")
-            raise IgnoreRequest(f"already stored: {canonical}")
-        return None
-
-    def spider_closed(self, spider: Spider) -> None:
-        if self.store is not None:
-            self.store.close()
-            self.store = None

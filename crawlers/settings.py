@@ -23,8 +23,10 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
 RETRY_ENABLED = True
-RETRY_TIMES = 2
+RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_BACKOFF_BASE = 2.0  # seconds before the first retry; doubled each time (± 25 % jitter)
+RETRY_BACKOFF_MAX = 120.0  # cap, also for a server's Retry-After
 REDIRECT_MAX_TIMES = 5
 
 HTTPCACHE_ENABLED = False
@@ -36,7 +38,10 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOADER_MIDDLEWARES = {
-    "crawlers.pipelines.SkipStoredMiddleware": 90,  # before robots.txt (100): no fetch at all
+    "crawlers.middlewares.IncrementalMiddleware": 90,  # before robots.txt (100): no fetch at all
+    "crawlers.middlewares.BackoffDelayMiddleware": 95,  # a retried request waits its backoff here
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.middlewares.BackoffRetryMiddleware": 550,  # Scrapy's retry slot
 }
 ITEM_PIPELINES = {
     "crawlers.pipelines.DuplicateFilterPipeline": 100,
@@ -48,3 +53,6 @@ LANGNGHE_DB_PATH = None  # set by crawlers.run from --db
 LANGNGHE_BATCH_SIZE = 50  # mentions per write
 LANGNGHE_SOURCES: dict[str, str] = {}  # URL prefix / host:port / host → source name
 LANGNGHE_RECRAWL = False  # true: fetch articles again even when stored
+LANGNGHE_RECRAWL_HOURS = 48.0  # stored articles this recent are re-fetched (conditional GET) ...
+LANGNGHE_RECRAWL_MIN_INTERVAL_S = 3600.0  # ... at most this often
+LANGNGHE_DEDUP = True  # near-duplicate detection and story grouping in MentionPipeline

@@ -17,6 +17,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # Host prefixes of mobile/AMP editions that serve the same article as the main site.
 MOBILE_PREFIXES = ("m.", "mobile.", "amp.", "wap.")
 _AMP_PATH = re.compile(r"(?:/amp/?|\.amp|/amp\.html?)$", re.IGNORECASE)
+_AMP_PREFIX = re.compile(r"^/amp(?=/.)", re.IGNORECASE)  # https://site.vn/amp/bai-viet-123.html
 _MULTI_SLASH = re.compile(r"/{2,}")
 
 
@@ -62,6 +63,7 @@ def canonicalize_url(url: str) -> str:
     amp = _AMP_PATH.search(path)
     if amp:
         path = path[: amp.start()] or "/"
+    path = _AMP_PREFIX.sub("", path)
     if not path.startswith("/"):
         path = "/" + path
 
@@ -80,3 +82,31 @@ def source_of(url: str) -> str:
     """The source name of a URL: its host without ``www.`` (``https://www.plo.vn/x`` → ``plo.vn``)."""
     host = (urlsplit(url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
+
+
+_ARTICLE_ID = re.compile(r"\d{5,}")
+_NOT_ARTICLE_PATH = re.compile(
+    r"/(?:tag|tags|tim-kiem|search|video|photo|podcast|author|tac-gia|rss|login|dang-nhap|lien-he|"
+    r"gioi-thieu|event|su-kien|chu-de|topic)(?:/|\.|-|$)", re.IGNORECASE)
+_SLUG = re.compile(r"/[a-z0-9]+(?:-[a-z0-9]+){3,}(?:[-_./]|$)", re.IGNORECASE)
+
+
+def looks_like_article_url(url: str, listing_url: str | None = None) -> bool:
+    """Whether a link from a listing page looks like an article of the same site: same host, a
+    long slug (four or more words) or a numeric article id, not a tag/search/video/author page."""
+    try:
+        canonical = canonicalize_url(url)
+    except URLError:
+        return False
+    parts = urlsplit(canonical)
+    if listing_url:
+        try:
+            listing_host = urlsplit(canonicalize_url(listing_url)).hostname
+        except URLError:
+            return False
+        if (parts.hostname or "").removeprefix("www.") != (listing_host or "").removeprefix("www."):
+            return False
+    path = parts.path
+    if path in ("", "/") or _NOT_ARTICLE_PATH.search(path):
+        return False
+    return bool(_SLUG.search(path) and (_ARTICLE_ID.search(path) or path.endswith((".html", ".htm", ".ldo"))))

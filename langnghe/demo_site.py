@@ -105,7 +105,8 @@ def build_site(root: Path, base_url: str, now: datetime, corpus: list[dict[str, 
     by_outlet: dict[str, list[tuple[str, dict[str, Any], datetime]]] = {o: [] for o in OUTLET_NAMES}
     for index, item in enumerate(corpus):
         outlet = item["outlet"]
-        published = publication_time(index, now)
+        published = (now - timedelta(hours=float(item["hours_ago"])) if "hours_ago" in item
+                     else publication_time(index, now))
         path = f"{outlet}/{slugify(item['title'])}-{index}.html"
         target = root / path
         target.parent.mkdir(parents=True, exist_ok=True)

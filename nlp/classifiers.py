@@ -200,9 +200,11 @@ class LinearHead:
         keep = r >= 0
         docs = feats.rows[keep]
         contrib = self.weights[r[keep]] * feats.vals[keep, None]
-        out = np.empty((feats.n_docs, self.weights.shape[1]), dtype=np.float64)
-        for j in range(self.weights.shape[1]):
-            out[:, j] = np.bincount(docs, weights=contrib[:, j], minlength=feats.n_docs)
+        out = np.zeros((feats.n_docs, self.weights.shape[1]), dtype=np.float64)
+        if len(docs):
+            # rows are sorted: sum each document's segment in one pass
+            starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+            out[docs[starts]] = np.add.reduceat(contrib, starts, axis=0)
         return out + self.bias[None, :]
 
     def proba(self, feats: FeatureBatch) -> npt.NDArray[np.float64]:
@@ -293,7 +295,7 @@ class TextClassifiers:
             arrays[f"{name}.weights"] = weights[used].astype(weight_dtype)
             arrays[f"{name}.bias"] = np.asarray(bias, dtype=np.float32)
             meta["heads"][name] = {"classes": list(classes), "used_buckets": int(len(used))}
-        np.savez_compressed(models_dir / ARRAYS_FILE, **arrays)
+        np.savez_compressed(models_dir / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
         (models_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
                                             encoding="utf-8")
 

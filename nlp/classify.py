@@ -35,16 +35,18 @@ class InputError(ValueError):
     """A malformed input line; the message names the line number."""
 
 
-def _parse(line: str, lineno: int, path: Path) -> dict[str, str] | None:
+def _parse(line: str, lineno: int, path: Path) -> dict[str, Any] | None:
     """One input line as {id, text, title}; None for a blank line."""
     if not line.strip():
         return None
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{lineno}: dòng không phải JSON hợp lệ / not valid JSON ({exc.msg})") from None
+        raise InputError(f"{path}:{lineno}: dòng không phải JSON hợp lệ / not valid JSON ({exc.msg})"
+                         ) from None
     if not isinstance(obj, dict):
-        raise InputError(f"{path}:{lineno}: mỗi dòng phải là một đối tượng JSON / each line must be a JSON object")
+        raise InputError(f"{path}:{lineno}: mỗi dòng phải là một đối tượng JSON / "
+                         "each line must be a JSON object")
     missing = [k for k in ("id", "text") if k not in obj or obj[k] is None]
     if missing:
         raise InputError(f"{path}:{lineno}: thiếu trường {', '.join(missing)} / missing field(s) "

@@ -38,7 +38,7 @@ import logging
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -80,6 +80,11 @@ class IssueAssignment:
     issues: list[Issue] = field(default_factory=list)
     assignments: dict[str, str] = field(default_factory=dict)
     new_issue_ids: set[str] = field(default_factory=set)
+    # dense centroid (L2-normalised sum of the members' vectors in this call) per issue with
+    # members, when embeddings were given; and the number of those members
+    centroids: dict[str, np.ndarray] = field(default_factory=dict)
+    members: dict[str, int] = field(default_factory=dict)
+    reassigned: int = 0  # mentions moved out of a singleton into a similar issue (outlier pass)
 
     def issue_of(self, mention_id: str) -> str | None:
         return self.assignments.get(mention_id)
@@ -206,6 +211,7 @@ class _Cluster:
     norm2: float = 0.0
     keyword_folds: list[str] = field(default_factory=list)
     pseudo: bool = False
+    part: int = -1  # discovery-model label of its first member (−1: none)
 
 
 def _sort_key(m: Mention) -> tuple[datetime, str]:
@@ -227,15 +233,34 @@ def group_issues(
     *,
     threshold: float = DEFAULT_THRESHOLD,
     max_gap_days: float = DEFAULT_MAX_GAP_DAYS,
+    embeddings: Mapping[str, np.ndarray] | None = None,
+    issue_vectors: Mapping[str, np.ndarray] | None = None,
+    dense_weight: float = 0.5,
+    partition: Mapping[str, int] | None = None,
+    partition_bonus: float = 0.08,
+    reassign_threshold: float | None = None,
 ) -> IssueAssignment:
     """Group eligible `mentions` into issues, reusing `existing` ones; see the module docstring.
 
     An existing issue's ``mention_count`` grows by the members that did not carry its id yet and
     shrinks by those that carried it and moved elsewhere, so mentions should carry the
     ``issue_id`` of their previous assignment (as stored mentions do).
+
+    Dense vectors (optional): `embeddings` maps mention ids to L2-normalised vectors (the shared
+    encoder's, or the LSA fallback's). The similarity is then ``(1 − w)·cos_tfidf + w·cos_dense``
+    with ``w = dense_weight`` (an inner product on the joined features, so centroid cosines stay
+    exact). `issue_vectors` holds the stored dense centroids of existing issues, used for their
+    pseudo-documents. `partition` (mention id → cluster label of a discovery model such as
+    BERTopic, −1 for its outliers) adds `partition_bonus` to the similarity of a cluster whose
+    label agrees and takes it off one whose label differs. `reassign_threshold` (default: off):
+    after the pass, a mention left alone in a new issue joins the most similar
+    compatible issue with several members when their cosine reaches it (outlier reassignment).
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    if not 0.0 <= dense_weight <= 1.0:
+        raise ValueError(f"dense_weight must be in [0, 1], got {dense_weight}")
+    reassign = 0.0 if reassign_threshold is None else reassign_threshold
     seen: dict[str, Mention] = {}
     for m in mentions:
         if eligible(m):
@@ -272,12 +297,45 @@ def group_issues(
     vectorizer = make_vectorizer()
     X = vectorizer.fit_transform([features(_document(m)) for m in items]).tocsr()
     names = vectorizer.get_feature_names_out()
+    E: np.ndarray | None = None
+    if embeddings is not None and dense_weight > 0.0:
+        missing = [m.id for m in items if m.id not in embeddings]
+        if missing:
+            raise ValueError(f"{len(missing)} mentions have no embedding (e.g. {missing[0]})")
+        E = np.vstack([_unit(np.asarray(embeddings[m.id], dtype=np.float32)) for m in items])
+    w = dense_weight if E is not None else 0.0
+    XB = _joined(X, E, w)
+
+    def pseudo_rows(issues: list[Issue]) -> sparse.csr_matrix:
+        lex = vectorizer.transform([features(f"{i.label}\n" + "\n".join(i.keywords)) for i in issues])
+        if E is None:
+            return lex.tocsr()
+        dense = np.zeros((len(issues), E.shape[1]), dtype=np.float32)
+        for k, i in enumerate(issues):
+            vec = (issue_vectors or {}).get(i.id)
+            if vec is not None and len(vec) == E.shape[1]:
+                dense[k] = _unit(np.asarray(vec, dtype=np.float32))
+        lex_norm = np.sqrt(np.asarray(lex.multiply(lex).sum(axis=1)).ravel())
+        has_dense = np.linalg.norm(dense, axis=1) > 0
+        # an issue without a stored centroid is matched on its words alone
+        wl = np.where(has_dense, 1.0 - w, 1.0).astype(np.float32)
+        wd = np.where(has_dense, w, 0.0).astype(np.float32)
+        wl = np.where(lex_norm > 0, wl, 0.0).astype(np.float32)
+        wd = np.where((lex_norm == 0) & has_dense, 1.0, wd).astype(np.float32)
+        return sparse.hstack([sparse.diags(np.sqrt(wl)) @ lex,
+                              sparse.csr_matrix(dense * np.sqrt(wd)[:, None])]).tocsr()
+
+    parts: list[int] | None = None
+    if partition is not None:
+        parts = [int(partition.get(m.id, -1)) for m in items]
 
     assignment_idx: dict[int, _Cluster] = {}
     clusters_all: list[_Cluster] = []
     for key in sorted(buckets):
-        clusters = _cluster_bucket(key, buckets[key], items, mains, X, vectorizer,
-                                   existing_in.get(key, []), existing_by_id, threshold, gap)
+        clusters = _cluster_bucket(key, buckets[key], items, mains, XB, pseudo_rows,
+                                   existing_in.get(key, []), existing_by_id, threshold, gap,
+                                   parts=parts, bonus=partition_bonus, reassign=reassign,
+                                   result=result)
         for c in clusters:
             for i in c.members:
                 assignment_idx[i] = c
@@ -294,6 +352,10 @@ def group_issues(
 
     done: set[str] = set()
     for c in clusters_all:
+        if c.members:
+            result.members[c.id] = len(c.members)
+            if E is not None:
+                result.centroids[c.id] = _unit(E[c.members].sum(axis=0))
         if not c.members and c.id not in left:
             continue
         issue = _build_issue(c, items, X, names, left.get(c.id, 0))
@@ -312,17 +374,39 @@ def group_issues(
     return result
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return (v / norm).astype(np.float32) if norm > 0 else v.astype(np.float32)
+
+
+def _joined(X: sparse.csr_matrix, E: np.ndarray | None, w: float) -> sparse.csr_matrix:
+    """[√(1−w)·X, √w·E]: rows keep unit norm, inner products mix the two cosines."""
+    if E is None or w <= 0.0:
+        return X
+    lex_norm = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    # a text without any lexical feature is compared on its vector alone
+    wl = np.where(lex_norm > 0, 1.0 - w, 0.0)
+    wd = np.where(lex_norm > 0, w, 1.0)
+    return sparse.hstack([sparse.diags(np.sqrt(wl).astype(np.float32)) @ X,
+                          sparse.csr_matrix(E * np.sqrt(wd).astype(np.float32)[:, None])]).tocsr()
+
+
 def _cluster_bucket(
     key: tuple[str, str],
     rows: list[int],
     items: list[Mention],
     mains: list[str],
     X: sparse.csr_matrix,
-    vectorizer: TfidfVectorizer,
+    pseudo_rows: Callable[[list[Issue]], sparse.csr_matrix],
     existing: list[Issue],
     existing_by_id: dict[str, Issue],
     threshold: float,
     gap: timedelta,
+    *,
+    parts: list[int] | None = None,
+    bonus: float = 0.0,
+    reassign: float = 0.0,
+    result: IssueAssignment | None = None,
 ) -> list[_Cluster]:
     """Leader clustering of one (topic, district) bucket; rows are indices into `items`."""
     topic = key[0]
@@ -345,10 +429,8 @@ def _cluster_bucket(
 
     # bucket matrix: pseudo-documents of existing issues without members here, then mentions
     pseudo_docs = [c for c in clusters if not any(s is c for s in sticky.values())]
-    pseudo_X = vectorizer.transform(
-        [features(f"{c.existing.label}\n" + "\n".join(c.existing.keywords)) for c in pseudo_docs
-         if c.existing is not None]
-    ) if pseudo_docs else sparse.csr_matrix((0, X.shape[1]), dtype=np.float32)
+    pseudo_X = pseudo_rows([c.existing for c in pseudo_docs if c.existing is not None]
+                           ) if pseudo_docs else sparse.csr_matrix((0, X.shape[1]), dtype=np.float32)
     B = sparse.vstack([pseudo_X, X[rows]]).tocsr() if pseudo_docs else X[rows]
     n_pseudo = len(pseudo_docs)
     n = B.shape[0]
@@ -410,6 +492,10 @@ def _cluster_bucket(
                 cos = dots / norms
                 ok = compat_for(i)
                 ok &= np.asarray(last_ts) >= (m.published_at - gap).timestamp()
+                if parts is not None and parts[i] >= 0 and bonus:
+                    agree = np.array([c.part == parts[i] for c in clusters])
+                    differ = np.array([c.part >= 0 and c.part != parts[i] for c in clusters])
+                    cos = cos + bonus * agree - bonus * differ
                 if ok.any():
                     cand = np.where(ok, cos, -1.0)
                     best_k = int(np.argmax(cand))
@@ -442,9 +528,60 @@ def _cluster_bucket(
             add(r, best_k, row_sims)
             c.rows.append(r)
             c.members.append(i)
+            if parts is not None and c.part < 0:
+                c.part = parts[i]
             c.last_seen = max(c.last_seen, m.published_at)
             last_ts[best_k] = c.last_seen.timestamp()
+    if reassign > 0.0:
+        moved = _reassign_singletons(clusters, B, label, n_pseudo, rows, items, mains, reassign, gap)
+        if result is not None:
+            result.reassigned += moved
     return clusters
+
+
+def _reassign_singletons(clusters: list[_Cluster], B: sparse.csr_matrix, label: np.ndarray,
+                         n_pseudo: int, rows: list[int], items: list[Mention], mains: list[str],
+                         reassign: float, gap: timedelta) -> int:
+    """Outlier pass: a new issue with one member joins the most similar compatible issue that
+    has several members (or is an existing one) when the cosine to its centroid reaches
+    `reassign`. Deterministic: singletons in time order, centroids fixed before the pass."""
+    big = [k for k, c in enumerate(clusters) if len(c.members) >= 2 or c.existing is not None]
+    singles = [k for k, c in enumerate(clusters)
+               if len(c.members) == 1 and c.existing is None]
+    if not big or not singles:
+        return 0
+    cents = []
+    for k in big:
+        v = np.asarray(B[np.flatnonzero(label == k)].sum(axis=0)).ravel()
+        cents.append(v / (float(np.linalg.norm(v)) or 1.0))
+    C = np.vstack(cents).astype(np.float32)
+    moved = 0
+    for k in sorted(singles, key=lambda k: _sort_key(items[clusters[k].members[0]])):
+        c = clusters[k]
+        i = c.members[0]
+        r = c.rows[0]
+        m = items[i]
+        sims = np.asarray(B[r] @ C.T).ravel()
+        best, best_sim = -1, reassign
+        for j, kk in enumerate(big):
+            t = clusters[kk]
+            if sims[j] < best_sim or not compatible(mains[i], m.areas, t.home, t.home_areas):
+                continue
+            if m.published_at - t.last_seen > gap:
+                continue
+            if sims[j] > best_sim or best < 0:
+                best, best_sim = kk, float(sims[j])
+        if best < 0:
+            continue
+        t = clusters[best]
+        t.members.append(i)
+        t.rows.append(r)
+        t.last_seen = max(t.last_seen, m.published_at)
+        label[r] = best
+        c.members.clear()
+        c.rows.clear()
+        moved += 1
+    return moved
 
 
 # --------------------------------------------------------------------------- issue records
@@ -618,6 +755,19 @@ def _build_issue(c: _Cluster, items: list[Mention], X: sparse.csr_matrix, names:
     )
 
 
+def issue_from_members(issue_id: str, members: Sequence[Mention], home: str | None = None) -> Issue:
+    """A fresh issue record (label, keywords, dates, areas) for `members` (e.g. a split-off part)."""
+    if not members:
+        raise ValueError("an issue needs at least one member")
+    ms = sorted(members, key=_sort_key)
+    vec = make_vectorizer()
+    X = vec.fit_transform([features(_document(m)) for m in ms]).tocsr()
+    home = home or main_area(ms[0])
+    c = _Cluster(issue_id, str(ms[0].topic), home, frozenset(ms[0].areas) | {home}, None,
+                 ms[-1].published_at, members=list(range(len(ms))))
+    return _build_issue(c, ms, X, vec.get_feature_names_out(), 0)
+
+
 def _lead(text: str, limit: int = 120) -> str:
     first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
     return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
@@ -632,5 +782,5 @@ def similarity(a: str, b: str) -> float:
 
 __all__ = [
     "DEFAULT_THRESHOLD", "IssueAssignment", "compatible", "eligible", "features", "group_issues",
-    "issue_id_for", "keywords_for", "main_area", "phrases", "similarity", "stopwords",
+    "issue_from_members", "issue_id_for", "keywords_for", "main_area", "phrases", "similarity", "stopwords",
 ]

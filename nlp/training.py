@@ -49,13 +49,13 @@ class TrainConfig:
 
     seed: int = 0
     featurizer: Featurizer = field(default_factory=Featurizer)
-    civic_c: float = 10.0
-    topic_c: float = 20.0
-    department_c: float = 20.0
+    civic_c: float = 30.0
+    topic_c: float = 100.0
+    department_c: float = 3.0
     sentiment_c: float = 4.0
     civic_threshold: float = 0.5
     weak_per_section: int = 300  # VNTC items per not-civic section
-    weak_weight: float = 0.3
+    weak_weight: float = 0.1
     weak_max_chars: int = 800  # title + lead, like the annotated items
     civic_sentiment_weight: float = 8.0  # weight of a civic item relative to a review sentence
     review_per_set: int = 5000  # sentences taken from each review sentiment set
@@ -74,7 +74,7 @@ class Example:
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
@@ -291,7 +291,8 @@ def evaluate(shared_dir: Path, models_dir: Path) -> dict[str, Any]:
 
 # -- training ----------------------------------------------------------------------------------
 
-def train(shared_dir: Path, models_dir: Path, seed: int = 0, config: TrainConfig | None = None) -> dict[str, Any]:
+def train(shared_dir: Path, models_dir: Path, seed: int = 0,
+          config: TrainConfig | None = None) -> dict[str, Any]:
     """Train every head, evaluate on the dev splits, write artifacts, scores.json and MODEL_CARD.md."""
     started = time.perf_counter()
     cfg = config or TrainConfig(seed=seed)
@@ -354,7 +355,8 @@ def _table(report: dict[str, Any]) -> str:
     lines = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for c, v in report["per_class"].items():
         if v["support"] or v["precision"]:
-            lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
+            lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} "
+                         f"| {v['support']} |")
     lines.append(f"| **macro-F1** | | | **{report['macro_f1']:.3f}** | {report['n']} |")
     lines.append(f"| accuracy | | | {report['accuracy']:.3f} | |")
     return "\n".join(lines)
@@ -368,7 +370,8 @@ def model_card(meta: dict[str, Any], scores: dict[str, Any], models_dir: Path) -
     parts = [
         "# Lắng Nghe text classifiers (linear, v1)",
         "",
-        "Four heads used by `nlp.classifiers.TextClassifiers`: **civic** (is this a public-affairs concern?), "
+        "Four heads used by `nlp.classifiers.TextClassifiers`: **civic** (is this a public-affairs "
+        "concern?), "
         "**sentiment** (negative | neutral | positive, civic convention: negative = a problem or harm is "
         "described), **topic** (14 civic topics; `not_civic` when civic is false) and **department** "
         "(17 HCMC agencies; `none` when civic is false). Codes: `nlp/taxonomy.py`, guide: shared "
@@ -376,8 +379,8 @@ def model_card(meta: dict[str, Any], scores: dict[str, Any], models_dir: Path) -
         "",
         f"- Trained: {meta['trained_at']} (UTC), seed {cfg['seed']}, in {scores.get('train_seconds', '?')} s "
         f"on CPU.",
-        "- Command: `langnghe train` (or `python -c \"from nlp.training import train; "
-        "train(Path('../shared'), Path('models'))\"`); recompute the scores with `nlp.training.evaluate`.",
+        "- Command: `langnghe train` (or `python -m nlp.training ../shared models`); recompute the scores "
+        "with `nlp.training.evaluate(shared_dir, models_dir)`.",
         f"- Artifacts: `classifiers.npz` (numpy arrays: idf, per-head used buckets, float16 weights, bias) + "
         f"`classifiers.json` (classes, feature parameters, config); {size:.1f} MB in all. No pickles; "
         "loading needs numpy only.",
@@ -401,7 +404,8 @@ def model_card(meta: dict[str, Any], scores: dict[str, Any], models_dir: Path) -
         "",
         "| data | use | items | licence |",
         "|---|---|---|---|",
-        f"| civic/train (our annotation of VNTC, TC201805 and ViHSD texts) | all heads | {data['civic_train']} "
+        "| civic/train (our annotation of VNTC, TC201805 and ViHSD texts) | all heads "
+        f"| {data['civic_train']} "
         "| as the source texts (research use) |",
         f"| VNTC train, sections {', '.join(data['weak_sections'])} (title + first {cfg['weak_max_chars']} "
         f"characters) | weak \"not civic\", weight {cfg['weak_weight']} | {data['weak_not_civic_vntc']} "

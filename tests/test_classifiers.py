@@ -92,7 +92,6 @@ def test_sentiment_of_clear_comments(models: TextClassifiers) -> None:
     assert [p.sentiment for p in preds] == ["negative", "positive"]
 
 
-@pytest.mark.slow
 def test_dev_scores_reach_recorded_floors() -> None:
     if not (SHARED / "data" / "civic" / "dev.jsonl").exists():
         pytest.skip(f"shared data not found at {SHARED} (needed to recompute dev scores)")

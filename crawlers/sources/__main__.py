@@ -1,0 +1,7 @@
+"""``python -m crawlers.sources``."""
+
+import sys
+
+from crawlers.sources import main
+
+sys.exit(main())
