@@ -9,13 +9,17 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langnghe.config import REPO_ROOT, get_settings
+
+if TYPE_CHECKING:
+    from storage.sqlite import SQLiteStore
 
 log = logging.getLogger("langnghe")
 
 
-def _store(db: Path | None):  # type: ignore[no-untyped-def]
+def _store(db: Path | None) -> SQLiteStore:
     from storage.sqlite import SQLiteStore
 
     path = db or get_settings().database
@@ -59,7 +63,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _serve(store, args.host, args.port)
 
 
-def _serve(store, host: str, port: int) -> int:  # type: ignore[no-untyped-def]
+def _serve(store: SQLiteStore, host: str, port: int) -> int:
     import uvicorn
 
     from api.main import create_app

@@ -121,10 +121,11 @@ def test_top10_through_the_api(chain) -> None:  # type: ignore[no-untyped-def]
 def test_processing_is_idempotent_and_ranking_repeatable(chain) -> None:  # type: ignore[no-untyped-def]
     store = chain[1]
     assert process_pending(store, default_pipeline(MODELS)) == 0
-    before = {(e.area_id, e.rank, e.issue_id) for e in store.top_issues("hcmc", "week", store.ranking_keys("week")[0])}
+    week = store.ranking_keys("week")[0]
+    before = {(e.area_id, e.rank, e.issue_id) for e in store.top_issues("hcmc", "week", week)}
     issues_before = len(store.list_issues())
     update_rankings(store, days=10)
-    after = {(e.area_id, e.rank, e.issue_id) for e in store.top_issues("hcmc", "week", store.ranking_keys("week")[0])}
+    after = {(e.area_id, e.rank, e.issue_id) for e in store.top_issues("hcmc", "week", week)}
     assert before == after
     assert len(store.list_issues()) == issues_before
 

@@ -33,6 +33,7 @@ def test_period_key_uses_city_time() -> None:
     when = datetime(2025, 11, 23, 20, 0, tzinfo=UTC)
     assert period_key("day", when) == "2025-11-24"
     assert period_key("week", when) == "2025-W48"
-    assert period_key("day", datetime(2025, 11, 24, 1, 0, tzinfo=timezone(timedelta(hours=7)))) == "2025-11-24"
+    morning = datetime(2025, 11, 24, 1, 0, tzinfo=timezone(timedelta(hours=7)))
+    assert period_key("day", morning) == "2025-11-24"
     with pytest.raises(ValueError):
         period_key("month", when)

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 OUTLETS = {"VNE": "vnexpress", "TT": "tuoitre", "TN": "thanhnien", "NLD": "nld"}
-HCMC = re.compile(r"TP\.? ?HCM|TPHCM|TP Hồ Chí Minh|Sài Gòn|\bQ\.\s?\d|\bquận \d|Thủ Đức|Bình Thạnh|Gò Vấp|Tân Bình|Củ Chi|Nhà Bè")
+HCMC = re.compile(r"TP\.? ?HCM|TPHCM|TP Hồ Chí Minh|Sài Gòn|\bQ\.\s?\d|\bquận \d|"
+                  r"Thủ Đức|Bình Thạnh|Gò Vấp|Tân Bình|Củ Chi|Nhà Bè")
 CIVIC_SECTIONS = {"Chinh tri Xa hoi": 170, "Phap luat": 90, "Suc khoe": 50, "Doi song": 50}
 OTHER_SECTIONS = {"The thao": 15, "Van hoa": 15, "Vi tinh": 10}
 
@@ -37,7 +38,8 @@ def split_title(title: str, text: str) -> tuple[str, str]:
 
 
 def main(vntc_path: str) -> None:
-    rows = [json.loads(line) for line in gzip.open(vntc_path, "rt", encoding="utf-8")]
+    with gzip.open(vntc_path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
     rng = random.Random(20251124)
     picked: list[dict[str, str]] = []
     for sections, need_hcmc in ((CIVIC_SECTIONS, True), (OTHER_SECTIONS, False)):
@@ -52,9 +54,9 @@ def main(vntc_path: str) -> None:
                                "title": title, "text": text})
     rng.shuffle(picked)
     out = Path(__file__).with_name("demo_corpus.jsonl.gz")
-    with gzip.open(out, "wt", encoding="utf-8") as fh:
-        for item in picked:
-            fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+    payload = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in picked).encode("utf-8")
+    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) as fh:
+        fh.write(payload)  # fixed header: rebuilding gives identical bytes
     print(f"wrote {len(picked)} items to {out}")
 
 
