@@ -51,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     store = _store(db_path)
     started = time.perf_counter()
     report = jobs.run_once(store, db_path, feeds, args.models_dir, now=now, days=DAYS,
-                           sources=source_names(base_url))
+                           sources=source_names(base_url), crawl_settings=jobs.LOCAL_SITE_SETTINGS)
     site.shutdown()
     print(f"Crawled: {json.dumps(report.crawl, ensure_ascii=False)}")
     print(f"Processed {report.processed} mentions; stored {store.count_mentions()} in {db_path}")

@@ -20,12 +20,18 @@ class RunReport:
     ranking: dict[str, Any] = field(default_factory=dict)
 
 
+# For a site of our own on loopback (the demo): no throttling, many requests at once.
+LOCAL_SITE_SETTINGS: dict[str, Any] = {
+    "DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+}
+
+
 def crawl(feeds: list[str], db_path: Path, *, jobdir: Path | None = None,
-          sources: dict[str, str] | None = None) -> dict[str, Any]:
+          sources: dict[str, str] | None = None, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Crawl feeds and their articles into the store at `db_path` (a child process)."""
     from crawlers.run import run_crawl
 
-    settings: dict[str, Any] = {}
+    settings = dict(settings or {})
     if sources:
         settings["LANGNGHE_SOURCES"] = sources
     stats = run_crawl(feeds, db_path, jobdir=jobdir, settings=settings)
@@ -48,10 +54,10 @@ def rank(store: Store, *, now: datetime | None = None, days: int = 7) -> dict[st
 
 def run_once(store: Store, db_path: Path, feeds: list[str], models_dir: Path, *,
              now: datetime | None = None, days: int = 7, jobdir: Path | None = None,
-             sources: dict[str, str] | None = None) -> RunReport:
+             sources: dict[str, str] | None = None, crawl_settings: dict[str, Any] | None = None) -> RunReport:
     report = RunReport()
     if feeds:
-        report.crawl = crawl(feeds, db_path, jobdir=jobdir, sources=sources)
+        report.crawl = crawl(feeds, db_path, jobdir=jobdir, sources=sources, settings=crawl_settings)
         log.info("crawl: %s", report.crawl)
     report.processed = process(store, models_dir)
     report.ranking = rank(store, now=now, days=days)

@@ -18,6 +18,7 @@ from api.main import create_app
 from crawlers.run import run_crawl
 from langnghe.config import REPO_ROOT
 from langnghe.demo_site import build_site, load_corpus, serve_directory, source_names
+from langnghe.jobs import LOCAL_SITE_SETTINGS
 from langnghe.records import Mention, mention_id, period_key, utcnow
 from nlp.pipeline import Normalizer, Pipeline, PipelineError, default_pipeline, process_pending
 from nlp.ranking import update_rankings
@@ -58,7 +59,7 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[s
 def chain(demo_site: tuple[list[str], dict[str, str]], tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     feeds, sources = demo_site
     db = tmp_path_factory.mktemp("db") / "langnghe.sqlite3"
-    stats = run_crawl(feeds, db, settings={"LANGNGHE_SOURCES": sources})
+    stats = run_crawl(feeds, db, settings={"LANGNGHE_SOURCES": sources, **LOCAL_SITE_SETTINGS})
     store = SQLiteStore(db)
     processed = process_pending(store, default_pipeline(MODELS), batch_size=16)
     summary = update_rankings(store, days=10)
@@ -71,7 +72,7 @@ def test_crawl_stores_every_article_once(chain) -> None:  # type: ignore[no-unty
     assert stats.inserted == 48
     assert store.count_mentions() == 48
     assert processed == 48
-    again = run_crawl([f"{u}" for u in _feeds_of(chain)], db)
+    again = run_crawl(_feeds_of(chain), db, settings=LOCAL_SITE_SETTINGS)
     assert again.inserted == 0
     assert store.count_mentions() == 48
 
