@@ -80,3 +80,5 @@ def configure_logging(level: str | int = "INFO", stream: Any = None) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # the app logs each request itself (api.metrics), without query strings
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

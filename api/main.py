@@ -7,15 +7,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from api.accounts_store import AccountsStore
+from api.alerts import AlertSettings
+from api.auth.config import AuthConfig
+from api.auth.deps import LoginRequired, login_redirect_url, require_page_user
 from api.deps import AreaCatalog
+from api.metrics import observe
+from api.routers import alerts as alerts_router
 from api.routers import areas as areas_router
-from api.routers import dashboard, health, issues, mentions
+from api.routers import auth as auth_router
+from api.routers import briefings, dashboard, health, issues, mentions, ops, pages, saved_searches, users
 from langnghe.config import get_settings
 from storage.base import Store
 
@@ -47,9 +54,21 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     )
 
 
-def create_app(store: Store | None = None, *, areas: AreaCatalog | None = None) -> FastAPI:
+async def login_required_handler(request: Request, exc: Exception) -> Response:
+    """Pages without a session go to the login page, then back."""
+    assert isinstance(exc, LoginRequired)
+    return RedirectResponse(login_redirect_url(exc.next_url), status_code=303)
+
+
+def create_app(store: Store | None = None, *, areas: AreaCatalog | None = None,
+               accounts: AccountsStore | None = None, auth_required: bool | None = None,
+               auth: AuthConfig | None = None, alert_settings: AlertSettings | None = None) -> FastAPI:
     """Build the app. With `store`, serve it (the caller closes it); without, open the SQLite store
-    of the settings at startup and close it at shutdown. `areas` replaces nlp.areas.load_areas()."""
+    of the settings at startup and close it at shutdown. `areas` replaces nlp.areas.load_areas().
+
+    Every endpoint but /healthz, /readyz and the login page needs an account (api.auth);
+    `auth_required=False` (or the setting) turns that off for a local demo. `accounts` defaults to
+    the accounts tables in the store's SQLite file (opened on first use, closed at shutdown)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +84,10 @@ def create_app(store: Store | None = None, *, areas: AreaCatalog | None = None) 
         try:
             yield
         finally:
+            if getattr(app.state, "owns_accounts", False) and app.state.accounts is not None:
+                app.state.accounts.close()
+                app.state.accounts = None
+                app.state.owns_accounts = False
             if owned is not None:
                 owned.close()
                 app.state.store = None
@@ -80,7 +103,13 @@ def create_app(store: Store | None = None, *, areas: AreaCatalog | None = None) 
     )
     app.state.store = store
     app.state.areas = areas
+    app.state.accounts = accounts
+    app.state.owns_accounts = False
+    app.state.auth_config = auth or AuthConfig.from_settings(get_settings(), auth_required=auth_required)
+    app.state.alert_settings = alert_settings
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(LoginRequired, login_required_handler)
+    app.middleware("http")(observe)
 
     @app.middleware("http")
     async def security_headers(request: Request,
@@ -94,7 +123,14 @@ def create_app(store: Store | None = None, *, areas: AreaCatalog | None = None) 
     app.include_router(areas_router.router)
     app.include_router(issues.router)
     app.include_router(mentions.router)
-    app.include_router(dashboard.router)
+    app.include_router(dashboard.router, dependencies=[Depends(require_page_user)])
+    app.include_router(pages.router)
+    app.include_router(briefings.router)
+    app.include_router(auth_router.router)
+    app.include_router(users.router)
+    app.include_router(saved_searches.router)
+    app.include_router(alerts_router.router)
+    app.include_router(ops.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -126,6 +126,8 @@ def _lex(query: str) -> list[_Tok]:
                         end = len(text) if end < 0 else end
                         value, pos = text[pos + 1:end], end + 1
                     toks.append(_Tok("field", value.strip(), name))
+                elif word == "-" and text[pos:pos + 1] in ('"', "("):  # -"phrase", -(group)
+                    toks.append(_Tok("not"))
                 elif word.startswith("-") and len(word) > 1 and _TOKEN.search(fold(word[1:])):
                     toks.append(_Tok("not"))
                     toks.extend(_lex(word[1:]))
@@ -252,10 +254,10 @@ class FieldResolver:
         code = value.strip().lower()
         if code in table:
             return code
-        folded = fold(value.strip())
+        folded = _TOKEN.findall(fold(value))
         for key, label in table.items():  # also the Vietnamese or English label, accents optional
             names = [getattr(label, "vi", None), getattr(label, "en", None)]
-            if any(n and fold(str(n)) == folded for n in names):
+            if any(n and _TOKEN.findall(fold(str(n))) == folded for n in names):
                 return str(key)
         raise QueryError(f"Giá trị '{value}' không hợp lệ cho {name}: / unknown {name} '{value}' "
                          f"(one of: {', '.join(table)})")

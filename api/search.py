@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -42,13 +43,9 @@ def run_search(store: Store, query: str | None, *, scope: Scope, filters: Filter
         return search_boolean(store, to_expression(node), restricted or None, limit=limit, offset=offset)
     hits: list[SearchHit] = []
     total = 0
-    scanned = 0
-    newest_first = sorted(store.iter_mentions(restricted or None), key=lambda m: m.published_at,
-                          reverse=True)
+    candidates = itertools.islice(store.iter_mentions(restricted or None), MAX_SCAN)
+    newest_first = sorted(candidates, key=lambda m: m.published_at, reverse=True)
     for mention in newest_first:
-        scanned += 1
-        if scanned > MAX_SCAN:
-            break
         if matches(node, mention):
             if offset <= total < offset + limit:
                 hits.append(SearchHit(mention))

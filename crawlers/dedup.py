@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from crawlers.state import CrawlState, StoryRow
+from crawlers.state import CrawlState, StoryRow, bands
 from nlp.text import fold
 
 SHINGLE_WORDS = 3
@@ -38,15 +38,16 @@ def text_words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
 
-def content_hash(text: str) -> str:
+def content_hash(text: str, tokens: list[str] | None = None) -> str:
     """SHA-1 of the folded word sequence: equal for texts that differ only in case, accents lost
     in transit, punctuation or whitespace."""
-    return hashlib.sha1(" ".join(text_words(text)).encode("utf-8")).hexdigest()
+    words = text_words(text) if tokens is None else tokens
+    return hashlib.sha1(" ".join(words).encode("utf-8")).hexdigest()
 
 
-def simhash(text: str, shingle: int = SHINGLE_WORDS) -> int:
+def simhash(text: str, shingle: int = SHINGLE_WORDS, tokens: list[str] | None = None) -> int:
     """64-bit SimHash of the text's folded word shingles (0 for an empty text)."""
-    tokens = text_words(text)
+    tokens = text_words(text) if tokens is None else tokens
     if not tokens:
         return 0
     if len(tokens) < shingle:
@@ -104,17 +105,19 @@ class StoryIndex:
 
     def _candidates_sim(self, value: int) -> list[StoryRow]:
         rows = self.state.simhash_candidates(value)
-        rows += list(self._pending.values())
+        mine = bands(value)
+        rows += [r for r in self._pending.values() if any(a == b for a, b in zip(mine, bands(r.simhash), strict=True))]
         return rows
 
     def assign(self, mention_id: str, source: str, text: str, published_at: datetime | None = None) -> Assignment:
         """The story of one mention (recorded on `flush`; a duplicate is not recorded)."""
-        digest = content_hash(text)
+        tokens = text_words(text)
+        digest = content_hash(text, tokens)
         known = self._pending.get(mention_id) or self.state.story(mention_id)
         if known is not None and known.content_hash == digest:
             return Assignment(known.story_id, "same")
-        value = simhash(text)
-        n_words = len(text_words(text))
+        value = simhash(text, tokens=tokens)
+        n_words = len(tokens)
         best: tuple[int, StoryRow] | None = None
         for row in self._candidates_hash(digest):
             if row.mention_id != mention_id and _close_in_time(published_at, row.published_at):
@@ -132,9 +135,9 @@ class StoryIndex:
                     continue
                 if dist <= limit and (best is None or (dist, not same_source) < (best[0], best[1].source != source)):
                     best = (dist, row)
-        if best is not None and best[1].source == source and (best[0] == 0 or n_words >= MIN_WORDS_FOR_NEAR):
-            if best[0] <= NEAR_DUPLICATE_BITS:
-                return Assignment(best[1].story_id, "duplicate", best[1].mention_id, best[0])
+        if (best is not None and best[1].source == source and (best[0] == 0 or n_words >= MIN_WORDS_FOR_NEAR)
+                and best[0] <= NEAR_DUPLICATE_BITS):
+            return Assignment(best[1].story_id, "duplicate", best[1].mention_id, best[0])
         story_id = best[1].story_id if best is not None else (known.story_id if known else mention_id)
         kind = "syndicated" if best is not None else "new"
         self._pending[mention_id] = StoryRow(mention_id, story_id, source, digest, value,

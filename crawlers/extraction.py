@@ -59,6 +59,12 @@ class BlockedPage(ExtractionError):
     reason = "blocked"
 
 
+class LoginWall(BlockedPage):
+    """A page that asks the reader to log in (or subscribe) instead of showing the article."""
+
+    reason = "login_wall"
+
+
 class UndecodablePage(ExtractionError):
     """Bytes that no charset turns into readable text."""
 
@@ -227,7 +233,7 @@ def decode_html(data: bytes, http_charset: str | None = None) -> str:
 _WEEKDAYS = r"(?:thứ\s*(?:hai|ba|tư|năm|sáu|bảy|2|3|4|5|6|7)|chủ\s*nhật|cn)"
 _DATE = r"(?P<d>\d{1,2})\s*[/.\-]\s*(?P<m>\d{1,2})\s*[/.\-]\s*(?P<y>\d{4})"
 _TIME = (r"(?P<H>\d{1,2})\s*(?:[:h]|giờ)\s*(?P<M>\d{2})(?:\s*:\s*(?P<S>\d{2}))?"
-         r"\s*(?P<ampm>[AaPp]\.?[Mm]\.?|SA|CH)?")
+         r"\s*(?P<ampm>(?:[AaPp]\.?[Mm]\.?|SA|CH)(?!\w))?")
 _TZ = r"(?:\(?\s*(?:GMT|UTC)\s*(?P<tz>[+-]\s*\d{1,2})(?::?(?P<tzm>\d{2}))?\s*\)?)?"
 _VI_DATE_THEN_TIME = re.compile(
     rf"(?:{_WEEKDAYS}\s*,?\s*)?(?:ngày\s*)?{_DATE}(?:\s*[,|-]?\s*(?:lúc\s*)?{_TIME})?\s*,?\s*{_TZ}",
@@ -331,12 +337,34 @@ def _clean(text: str | None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+_META_CACHE: dict[int, tuple[Any, dict[tuple[str, str], list[str]]]] = {}
+
+
+def _meta_index(doc: Any) -> dict[tuple[str, str], list[str]]:
+    """(attribute, value) → contents of the page's <meta> tags, read once per document."""
+    cached = _META_CACHE.get(id(doc))
+    if cached is not None and cached[0] is doc:
+        return cached[1]
+    index: dict[tuple[str, str], list[str]] = {}
+    for meta in doc.iter("meta"):
+        content = meta.get("content")
+        if content is None:
+            continue
+        for attr in ("property", "name", "itemprop"):
+            key = meta.get(attr)
+            if key:
+                index.setdefault((attr, key), []).append(content)
+    _META_CACHE.clear()  # one document at a time
+    _META_CACHE[id(doc)] = (doc, index)
+    return index
+
+
 def _meta(doc: Any, *names: str) -> str | None:
     """First non-empty <meta> content among property/name/itemprop values `names`."""
+    index = _meta_index(doc)
     for name in names:
         for attr in ("property", "name", "itemprop"):
-            values = doc.xpath(f"//meta[@{attr}=$n]/@content", n=name)
-            for value in values:
+            for value in index.get((attr, name), ()):
                 if _clean(value):
                     return _clean(value)
     return None
@@ -400,6 +428,8 @@ _CHALLENGE_MARKERS = (
     "cf-challenge", "g-recaptcha", "h-captcha", "_incapsula_resource", "distil_r_captcha",
     "enable javascript and cookies to continue", "px-captcha", "ddos-guard",
 )
+_LOGIN_TITLES = re.compile(r"đăng nhập|log ?in|sign ?in|đăng ký tài khoản|subscribe to continue|members only",
+                           re.IGNORECASE)
 _NOT_FOUND = re.compile(
     r"\b404\b|not found|không tìm thấy|không tồn tại|trang bạn tìm|lỗi truy cập|page unavailable",
     re.IGNORECASE,
@@ -417,6 +447,10 @@ def check_blocked(doc: Any, raw: str) -> None:
         raise BlockedPage(f"challenge page: {title!r}")
     if len(markers) >= 1 and len(body_text) < 1500:
         raise BlockedPage(f"challenge page markers: {', '.join(markers)}")
+    if doc.xpath("//input[@type='password']"):
+        article_text = _clean(" ".join(doc.xpath("//article//p//text() | //*[@itemprop='articleBody']//text()")))
+        if (title and _LOGIN_TITLES.search(title)) or (len(body_text) < 1500 and len(article_text) < 300):
+            raise LoginWall(f"login wall: {title!r}")
 
 
 def _strip_site_suffix(title: str, site_names: Iterable[str], *, leading: bool = True) -> str:
@@ -534,6 +568,27 @@ def _xpath_texts(doc: Any, xpath: str) -> list[str]:
     return out
 
 
+_NOISE_CLASSES = re.compile(r"comment|binh-luan|binhluan|related|lien-quan|lienquan|tinlienquan|relate|caption|"
+                            r"figcaption|box-tin|share|social|tag|author|byline|ads?\b|banner", re.IGNORECASE)
+
+
+def _clean_container(doc: Any) -> bool:
+    """Exactly one article container, holding no figures, comment, related-news or share boxes."""
+    containers = doc.xpath("//*[@itemprop='articleBody'] | //article")
+    if len(containers) != 1:
+        return False
+    node = containers[0]
+    if node.xpath(".//figure | .//figcaption | .//table | .//ul | .//ol | .//aside | .//form | .//iframe"):
+        return False
+    for child in node.iter():
+        if not isinstance(child.tag, str):
+            continue
+        ident = f"{child.get('class') or ''} {child.get('id') or ''}"
+        if ident.strip() and _NOISE_CLASSES.search(ident):
+            return False
+    return True
+
+
 def _structural_body(doc: Any) -> list[str]:
     """Paragraphs of the most article-like container (itemprop=articleBody, <article>, …)."""
     best: list[str] = []
@@ -575,7 +630,10 @@ def _tidy_body(text: str) -> list[str]:
 
 
 def _trafilatura(html: str, url: str) -> tuple[list[str], dict[str, Any]]:
-    """Body paragraphs and metadata from trafilatura, trying precision first, recall last."""
+    """Body paragraphs and metadata from trafilatura, trying precision first, recall last.
+
+    trafilatura's ``deduplicate`` is off: it keeps a process-wide cache of text segments, so a
+    long crawl would drop paragraphs it had seen on earlier pages (results depending on order)."""
     from trafilatura import bare_extraction
 
     best: list[str] = []
@@ -589,7 +647,7 @@ def _trafilatura(html: str, url: str) -> tuple[list[str], dict[str, Any]]:
     for options in attempts:
         try:
             result = bare_extraction(html, url=url or None, with_metadata=True, include_comments=False,
-                                     include_images=False, deduplicate=True, **options)
+                                     include_images=False, deduplicate=False, **options)
         except Exception as exc:  # trafilatura may fail on pathological markup
             logger.debug("trafilatura failed on %s with %s: %s", url, options, exc)
             continue
@@ -598,7 +656,7 @@ def _trafilatura(html: str, url: str) -> tuple[list[str], dict[str, Any]]:
         data = result.as_dict() if hasattr(result, "as_dict") else dict(result)
         if not meta:
             meta = data
-        paras = _tidy_body(data.get("text") or "")
+        paras = list(dict.fromkeys(_tidy_body(data.get("text") or "")))  # repeated paragraphs once
         if sum(len(p) for p in paras) > sum(len(p) for p in best):
             best = paras
         if sum(len(p) for p in best) >= 400:
@@ -638,6 +696,37 @@ def _parse(html: str) -> Any:
         return lxml.html.document_fromstring(html.encode("utf-8"), parser=parser)
     except (etree.ParserError, ValueError) as exc:
         raise NoArticleBody(f"unparseable page: {exc}") from exc
+
+
+_RELATED_LINK = re.compile(r"^\s*(?:>>|»|xem thêm\s*:|đọc thêm\s*:|tin liên quan\s*:?)\s*", re.IGNORECASE)
+_CREDIT = re.compile(r"^\s*(?:tin|bài|ảnh|tin\s*,\s*ảnh|tin\s+và\s+ảnh|bài\s+và\s+ảnh|bài\s*,\s*ảnh|nhóm pv)\s*:\s*",
+                     re.IGNORECASE)
+_GENERIC_TAGS = {"news", "tintuc", "tinmoi", "home", "trangchu", "baomoi", "tinnhanh", "docbao"}
+_BYLINE = re.compile(r"^(?:[A-ZĐÂĂÊÔƠƯ][\wÀ-ỹ]*\.?)(?:\s*(?:-|–|,|và)?\s*[A-ZĐÂĂÊÔƠƯ][\wÀ-ỹ]*\.?){0,7}$")
+
+
+def _looks_like_byline(paragraph: str) -> bool:
+    """A closing line that is only names: "K. Miên", "Quang Phong - Tùng Nguyên" (no sentence)."""
+    text = paragraph.strip()
+    if not 2 <= len(text) <= 60 or text.endswith((".", "!", "?", ":")) and not re.search(r"\b\w\.$", text):
+        return False
+    words = re.findall(r"[^\s\-–,]+", text)
+    if not 1 <= len(words) <= 8 or any(w.lower() in ("theo", "nguồn", "ảnh", "video") for w in words):
+        return False
+    return bool(_BYLINE.match(text))
+
+
+def _strip_keyword_tail(title: str) -> str:
+    """'Đột nhập lò luyện thi công chức Hàn Quốc-lo luyen thi cong chuc o han' → the title without the
+    unaccented keyword tail some sites append to og:title."""
+    from nlp.text import fold
+
+    match = re.match(r"^(.*\S)\s*-\s*([a-z0-9 ]{8,})$", title)
+    if match and not match.group(2).isdigit():
+        head, tail = match.group(1), match.group(2).strip()
+        if fold(head).startswith(tail[:12]) or tail[:12] in fold(head):
+            return head
+    return title
 
 
 def _first(*values: str | None) -> str | None:
@@ -687,6 +776,7 @@ def extract_article(html: str | bytes, url: str, *, http_charset: str | None = N
     if not title_raw and page_title:
         title_raw = page_title
     title = _strip_site_suffix(_clean(title_raw), site_names) if title_raw else ""
+    title = _strip_keyword_tail(title)
 
     if _NOT_FOUND.search(page_title or "") and (not heading or _NOT_FOUND.search(heading)):
         raise SoftNotFound(f"not-found page: {page_title!r}")
@@ -698,9 +788,15 @@ def extract_article(html: str | bytes, url: str, *, http_charset: str | None = N
         if sum(len(p) for p in body) < MIN_BODY_CHARS:
             body = []
     traf_meta: dict[str, Any] = {}
+    fast = False
+    if not body:
+        structural = _structural_body(doc)
+        # lxml first: a clean article container (several paragraphs, little link text, no comment
+        # or related-news boxes inside) is taken as is; trafilatura reads the other pages
+        if _clean_container(doc) and len(structural) >= 3 and sum(len(p) for p in structural) >= 600:
+            body, fast = structural, True
     if not body:
         traf_body, traf_meta = _trafilatura(lxml.html.tostring(doc, encoding="unicode"), url)
-        structural = _structural_body(doc)
         body = traf_body
         if sum(len(p) for p in structural) > 1.3 * sum(len(p) for p in traf_body) or (
             structural and sum(len(p) for p in traf_body) < MIN_BODY_CHARS
@@ -709,6 +805,10 @@ def extract_article(html: str | bytes, url: str, *, http_charset: str | None = N
     body = [p for p in body if p]
     if title:
         body = [p for p in body if p != title] or body
+    body = [p for p in body if not _RELATED_LINK.match(p)] or body
+    trailing_byline: list[str] = []
+    while len(body) > 2 and _looks_like_byline(_CREDIT.sub("", body[-1])):
+        trailing_byline.insert(0, _CREDIT.sub("", body.pop()))
 
     # ---- is this an article at all?
     body_chars = sum(len(p) for p in body)
@@ -721,6 +821,9 @@ def extract_article(html: str | bytes, url: str, *, http_charset: str | None = N
         raise NoArticleBody(f"front page URL {url}")
     if not has_headline:
         raise NoArticleBody("no headline: the page is a listing, not an article")
+    claimed = _first(_meta(doc, "og:url"), *doc.xpath("//link[@rel='canonical']/@href")[:1])
+    if claimed and not homepage_url and urlsplit(claimed).path in ("", "/") and not ld_headline:
+        raise SoftNotFound(f"the page says it is the front page ({claimed}), not {url}")
     if body_chars < MIN_BODY_CHARS:
         raise NoArticleBody(f"article body too short ({body_chars} characters)")
     if not title:
@@ -736,10 +839,19 @@ def extract_article(html: str | bytes, url: str, *, http_charset: str | None = N
     ]
     time_values = doc.xpath("//time[@itemprop='datePublished']/@datetime | //article//time/@datetime")
     date_sources.extend(str(v) for v in time_values[:1])
+    date_only = False
     for value in date_sources:
         published = parse_date_value(value)
         if published:
+            date_only = bool(re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value or ""))
             break
+    if published is not None and date_only:
+        # metadata with a day only ("2012-12-25"): the page's date line may give the time
+        top = _clean(doc.xpath("string(//body)"))
+        anchor = top.find(heading) if heading else -1
+        line = parse_vietnamese_date(top[max(0, anchor - 600): anchor + 1500] if anchor >= 0 else top[:6000])
+        if line is not None and line.date() == published.date() and (line.hour or line.minute):
+            published = line
     if published is None and rule and rule.date:
         for text in _xpath_texts(doc, rule.date):
             published = parse_vietnamese_date(text)
@@ -751,6 +863,8 @@ def extract_article(html: str | bytes, url: str, *, http_charset: str | None = N
         anchor = top.find(heading) if heading else -1
         window = top[max(0, anchor - 600): anchor + 1500] if anchor >= 0 else top[:6000]
         published = parse_vietnamese_date(window)
+    if published is None and fast:
+        _, traf_meta = _trafilatura(lxml.html.tostring(doc, encoding="unicode"), url)
     if published is None and traf_meta.get("date"):
         published = parse_date_value(str(traf_meta["date"]))
 
@@ -767,6 +881,8 @@ def extract_article(html: str | bytes, url: str, *, http_charset: str | None = N
                 author_values.append(value)
                 if _split_authors([value], site_names):
                     break
+    if not _split_authors(author_values, site_names) and trailing_byline:
+        author_values.extend(trailing_byline)
     if not _split_authors(author_values, site_names) and traf_meta.get("author"):
         author_values.append(str(traf_meta["author"]))
     authors = _split_authors(author_values, site_names)
@@ -779,11 +895,14 @@ def extract_article(html: str | bytes, url: str, *, http_charset: str | None = N
         tag_values = [keywords] if isinstance(keywords, str) else [str(k) for k in keywords]
     if not tag_values and og_type == "article":
         tag_values = doc.xpath("//meta[@name='keywords']/@content")[:1]
-    tags = _split_tags(tag_values)
+    generic = {re.sub(r"[\W_]+", "", n.lower()) for n in site_names} | _GENERIC_TAGS
+    tags = [t for t in _split_tags(tag_values) if re.sub(r"[\W_]+", "", t.lower()) not in generic]
 
     section_raw = _first(_meta(doc, "article:section"), _meta(doc, "articleSection"),
                          ld.get("articleSection") if isinstance(ld.get("articleSection"), str) else None)
     section = _split_tags([section_raw])[-1] if section_raw and _split_tags([section_raw]) else None
+    if section and re.sub(r"[\W_]+", "", section.lower()) in generic:
+        section = None
 
     lead = _first(
         _xpath_texts(doc, rule.lead)[0] if rule and rule.lead and _xpath_texts(doc, rule.lead) else None,

@@ -158,8 +158,8 @@ def parse_report(raw: Any, fields: dict[str, str], *, now: datetime) -> HotlineR
     native_id = values.get("id")
     if not native_id:
         raise ValueError("no id")
-    text = values.get("text")
-    if not text or len(text) < 5:
+    body = values.get("text")
+    if not body or len(body) < 5:
         raise ValueError(f"report {native_id}: no text")
     when = parse_date_value(values.get("time"))
     if when is None:
@@ -167,7 +167,7 @@ def parse_report(raw: Any, fields: dict[str, str], *, now: datetime) -> HotlineR
     if when > now + timedelta(days=1):
         raise ValueError(f"report {native_id}: time in the future ({when.isoformat()})")
     return HotlineReport(native_id=native_id, time=when, category=values.get("category"),
-                         text=text[:MAX_TEXT_CHARS], location=values.get("location"),
+                         text=body[:MAX_TEXT_CHARS], location=values.get("location"),
                          status=values.get("status"))
 
 

@@ -73,12 +73,12 @@ class BackoffRetryMiddleware(RetryMiddleware):
             logger.debug("retry of %s in %.1f s", result.url, delay)
         return result
 
-    def process_response(self, request: Request, response: Response,  # type: ignore[override]
+    def process_response(self, request: Request, response: Response,
                          spider: Spider | None = None) -> Request | Response:
         result = super().process_response(request, response)
         return self._with_backoff(result, response) or response
 
-    def process_exception(self, request: Request, exception: Exception,  # type: ignore[override]
+    def process_exception(self, request: Request, exception: Exception,
                           spider: Spider | None = None) -> Request | Response | None:
         return self._with_backoff(super().process_exception(request, exception), None)
 
@@ -92,12 +92,11 @@ class BackoffDelayMiddleware:
             return None
         wait = float(not_before) - time.monotonic()
         if wait > 0:
+            from scrapy.utils.defer import maybe_deferred_to_future
             from twisted.internet import reactor
             from twisted.internet.task import deferLater
 
-            from scrapy.utils.defer import maybe_deferred_to_future
-
-            await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))  # type: ignore[arg-type]
+            await maybe_deferred_to_future(deferLater(reactor, wait, lambda: None))
         return None
 
 

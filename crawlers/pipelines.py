@@ -162,7 +162,8 @@ class MentionPipeline:
         if not mention.text or not mention.title:
             self.done.append(frontier_url)
             raise DropItem(f"article without title or text: {mention.url}")
-        if self.dedup and self.stories is not None:
+        if self.dedup and self.stories is not None and item.get("kind", "article") == "article":
+            # forum posts and comments are not grouped: two people writing "hóng" are two mentions
             assignment = self.stories.assign(mention.id, mention.source, mention.text, mention.published_at)
             if assignment.is_duplicate:
                 self.done.append(frontier_url)

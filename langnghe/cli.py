@@ -22,9 +22,7 @@ log = logging.getLogger("langnghe")
 def _store(db: Path | None) -> SQLiteStore:
     from storage.sqlite import SQLiteStore
 
-    path = db or get_settings().database
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return SQLiteStore(path)
+    return SQLiteStore(_db_path(db))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -78,14 +76,60 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return _serve(_store(args.db), args.host, args.port)
 
 
-def cmd_crawl(args: argparse.Namespace) -> int:
-    from langnghe import jobs
+def _db_path(db: Path | None) -> Path:
+    path = db or get_settings().database
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
-    db = args.db or get_settings().database
-    db.parent.mkdir(parents=True, exist_ok=True)
-    stats = jobs.crawl(args.feeds, db, jobdir=args.jobdir)
-    print(json.dumps(stats, ensure_ascii=False, default=str))
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    """News: RSS feeds, sitemaps, section pages, or sources named in the registry."""
+    from crawlers.run import run_crawl
+
+    if not (args.feeds or args.sitemaps or args.sections or args.source):
+        print("crawl: give --feeds, --sitemaps, --sections or --source", file=sys.stderr)
+        return 2
+    stats = run_crawl(args.feeds, _db_path(args.db), jobdir=args.jobdir, sitemaps=args.sitemaps,
+                      sections=args.sections, sources=args.source)
+    print(json.dumps(stats.to_dict(), ensure_ascii=False, default=str))
     return 0
+
+
+def cmd_crawl_forum(args: argparse.Namespace) -> int:
+    """Forum threads (XenForo): every post a mention."""
+    from crawlers.run import run_crawl
+
+    if not (args.source or args.thread):
+        print("crawl-forum: give --source or --thread", file=sys.stderr)
+        return 2
+    stats = run_crawl([], _db_path(args.db), jobdir=args.jobdir, spider="forum", sources=args.source,
+                      threads=args.thread)
+    print(json.dumps(stats.to_dict(), ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_social(args: argparse.Namespace) -> int:
+    """Facebook pages / YouTube through their official APIs (credentials from LANGNGHE_* settings)."""
+    from crawlers.social.facebook import crawl_facebook
+    from crawlers.social.youtube import crawl_youtube
+
+    collect = crawl_facebook if args.platform == "facebook" else crawl_youtube
+    stats = collect(str(_db_path(args.db)))
+    print(json.dumps(stats.to_dict(), ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_import_hotline(args: argparse.Namespace) -> int:
+    """Reports exported from the city's 1022 portal (CSV / JSON / JSONL)."""
+    from crawlers.hotline import main as hotline_main
+
+    return hotline_main([str(args.file), "--db", str(_db_path(args.db))])
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from crawlers.sources import main as sources_main
+
+    return sources_main(["--json"] if args.json else [])
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -110,7 +154,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from langnghe import jobs
 
-    db = args.db or get_settings().database
+    db = _db_path(args.db)
     store = _store(db)
     report = jobs.run_once(store, db, args.feeds, args.models_dir, days=args.days, jobdir=args.jobdir)
     print(json.dumps(vars(report), ensure_ascii=False, default=str))
@@ -199,10 +243,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=settings.port)
     p.set_defaults(func=cmd_serve)
 
-    p = with_db(sub.add_parser("crawl", help="crawl RSS feeds and their articles"))
-    p.add_argument("--feeds", nargs="+", required=True)
+    p = with_db(sub.add_parser("crawl", help="crawl news: feeds, sitemaps, section pages or registry sources"))
+    p.add_argument("--feeds", nargs="*", default=[])
+    p.add_argument("--sitemaps", nargs="*", default=None)
+    p.add_argument("--sections", nargs="*", default=None)
+    p.add_argument("--source", nargs="*", default=None, help="source names from the registry (langnghe sources)")
     p.add_argument("--jobdir", type=Path, default=None, help="Scrapy JOBDIR for a resumable crawl")
     p.set_defaults(func=cmd_crawl)
+
+    p = with_db(sub.add_parser("crawl-forum", help="crawl forum threads (each post a mention)"))
+    p.add_argument("--source", nargs="*", default=None, help="forum sources from the registry, e.g. voz.vn")
+    p.add_argument("--thread", nargs="*", default=None, help="thread URLs")
+    p.add_argument("--jobdir", type=Path, default=None)
+    p.set_defaults(func=cmd_crawl_forum)
+
+    p = with_db(sub.add_parser("social", help="collect Facebook pages or YouTube through their official APIs"))
+    p.add_argument("platform", choices=["facebook", "youtube"])
+    p.set_defaults(func=cmd_social)
+
+    p = with_db(sub.add_parser("import-hotline", help="import a 1022 portal export (CSV/JSON)"))
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=cmd_import_hotline)
+
+    p = sub.add_parser("sources", help="list the source registry")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sources)
 
     p = with_models(with_db(sub.add_parser("process", help="enrich stored mentions not yet processed")))
     p.add_argument("--batch-size", type=int, default=settings.batch_size)

@@ -83,6 +83,7 @@ class Mention:
     crawled_at: datetime = field(default_factory=utcnow)
     language: str = "vi"
     author: str | None = None
+    story_id: str | None = None  # syndication: copies of one story in several outlets share it
     # enrichment (filled by nlp.pipeline); None means "not yet processed"
     civic: bool | None = None
     civic_score: float | None = None

@@ -17,6 +17,8 @@ mixed with splitmix64) into ``2**n_bits`` buckets: no vocabulary to store or to 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import zlib
 from collections.abc import Sequence
@@ -27,9 +29,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nlp.text import fold, normalize
+from nlp.normalize_vi import prepare_for_model
+from nlp.text import fold
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+BACKENDS = ("linear", "hybrid", "encoder")
 META_FILE = "classifiers.json"
 ARRAYS_FILE = "classifiers.npz"
 HEADS = ("civic", "sentiment", "topic", "department")
@@ -175,9 +182,32 @@ class Featurizer:
                             vals=(np.concatenate([wv, cv])[order] * scale).astype(np.float32), n_docs=n)
 
 
-def prepare(text: str) -> str:
-    """The model input of one text: normalised (NFC, one tone convention, tidy whitespace)."""
-    return normalize(text or "")
+def prepare(text: str, teencode: bool = False) -> str:
+    """The model input of one text: normalised (NFC, one tone convention, tidy whitespace) and,
+    with `teencode`, chat abbreviations expanded (see :mod:`nlp.normalize_vi`)."""
+    return prepare_for_model(text or "", teencode=teencode)
+
+
+def _softmax(z: npt.NDArray[np.float64], binary: bool) -> npt.NDArray[np.float64]:
+    if binary:
+        p1 = 1.0 / (1.0 + np.exp(-np.clip(z[:, 0], -500, 500)))
+        return np.stack([1.0 - p1, p1], axis=1)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class DenseHead:
+    """A linear classifier over sentence embeddings, fused with the n-gram head's scores:
+    ``z = z_ngram + beta * z_dense`` (``hybrid``) or ``z_dense`` alone (``encoder``)."""
+
+    weights: FloatArray  # (dim, n_columns)
+    bias: FloatArray  # (n_columns,)
+    beta: float
+
+    def decision(self, emb: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        return emb.astype(np.float64) @ self.weights.astype(np.float64) + self.bias[None, :]
 
 
 @dataclass
@@ -209,13 +239,7 @@ class LinearHead:
 
     def proba(self, feats: FeatureBatch) -> npt.NDArray[np.float64]:
         """Class probabilities, shape (n_docs, n_classes), columns in `classes` order."""
-        z = self.decision(feats)
-        if self.binary:
-            p1 = 1.0 / (1.0 + np.exp(-z[:, 0]))
-            return np.stack([1.0 - p1, p1], axis=1)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return _softmax(self.decision(feats), self.binary)
 
 
 @dataclass
@@ -231,18 +255,37 @@ class Prediction:
 
 
 class TextClassifiers:
-    """The four heads (civic, sentiment, topic, department) with the consistency rules applied."""
+    """The four heads (civic, sentiment, topic, department) with the consistency rules applied.
+
+    Backends: ``linear`` (hashed n-gram heads only: numpy, thousands of texts a second),
+    ``hybrid`` (n-gram scores plus the sentence-encoder heads, ``z = z_ngram + beta·z_dense``) and
+    ``encoder`` (encoder heads alone). ``hybrid``/``encoder`` need the artifacts' encoder heads and
+    the encoder they were trained with (:mod:`nlp.encoder`); the embeddings of the last batch are
+    kept in :attr:`last_embeddings` so that the issue clustering reuses them.
+    """
 
     def __init__(self, featurizer: Featurizer, idf: FloatArray, heads: dict[str, LinearHead],
-                 civic_threshold: float = 0.5, meta: dict[str, Any] | None = None) -> None:
+                 civic_threshold: float = 0.5, meta: dict[str, Any] | None = None,
+                 dense: dict[str, DenseHead] | None = None, backend: str = "linear",
+                 teencode: bool = False) -> None:
         missing = [h for h in HEADS if h not in heads]
         if missing:
             raise ValueError(f"missing classifier heads: {missing}")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown classifier backend {backend!r}; use one of {BACKENDS}")
+        if backend != "linear" and not (dense and all(h in dense for h in HEADS)):
+            raise ValueError(f"backend {backend!r} needs encoder heads; these artifacts have none "
+                             "(train them with `langnghe model train`)")
         self.featurizer = featurizer
         self.idf = idf
         self.heads = heads
+        self.dense = dense or {}
+        self.backend = backend
+        self.teencode = teencode
         self.civic_threshold = civic_threshold
         self.meta = meta or {}
+        self.last_embeddings: npt.NDArray[np.float32] | None = None
+        self._encoder: Any = None
         topic = heads["topic"].classes
         dept = heads["department"].classes
         self._civic_topics = np.array([c != "not_civic" for c in topic])
@@ -252,8 +295,11 @@ class TextClassifiers:
 
     # -- persistence -------------------------------------------------------------------------
     @classmethod
-    def load(cls, models_dir: Path) -> TextClassifiers:
-        """Load the artifacts written by ``langnghe train`` (numpy only, no pickles)."""
+    def load(cls, models_dir: Path, backend: str | None = None) -> TextClassifiers:
+        """Load the artifacts written by ``langnghe train`` (numpy only, no pickles).
+
+        `backend` defaults to ``$LANGNGHE_CLASSIFIER_BACKEND``, else the artifacts' recorded default.
+        """
         models_dir = Path(models_dir)
         meta_path, arrays_path = models_dir / META_FILE, models_dir / ARRAYS_FILE
         if not meta_path.is_file() or not arrays_path.is_file():
@@ -261,10 +307,11 @@ class TextClassifiers:
                 f"Không tìm thấy mô hình phân loại trong {models_dir} (cần {META_FILE} và {ARRAYS_FILE}); "
                 "hãy chạy `langnghe train`. / Classifier artifacts missing: run `langnghe train`.")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format_version") != FORMAT_VERSION:
+        if meta.get("format_version") not in READABLE_VERSIONS:
             raise ValueError(f"unsupported classifier format {meta.get('format_version')!r} in {meta_path}; "
                              "run `langnghe train` again")
         featurizer = Featurizer(**meta["featurizer"])
+        dense: dict[str, DenseHead] = {}
         with np.load(arrays_path, allow_pickle=False) as arrays:
             idf = arrays["idf"].astype(np.float32)
             heads: dict[str, LinearHead] = {}
@@ -276,15 +323,26 @@ class TextClassifiers:
                     name=name, classes=tuple(meta["heads"][name]["classes"]), rows=rows,
                     weights=arrays[f"{name}.weights"].astype(np.float32),
                     bias=arrays[f"{name}.bias"].astype(np.float32))
+                if f"dense.{name}.weights" in arrays.files:
+                    dense[name] = DenseHead(
+                        weights=arrays[f"dense.{name}.weights"].astype(np.float32),
+                        bias=arrays[f"dense.{name}.bias"].astype(np.float32),
+                        beta=float(meta["heads"][name].get("beta", 1.0)))
+        chosen = backend or os.environ.get("LANGNGHE_CLASSIFIER_BACKEND") or meta.get("default_backend",
+                                                                                      "linear")
         return cls(featurizer, idf, heads, civic_threshold=float(meta.get("civic_threshold", 0.5)),
-                   meta=meta)
+                   meta=meta, dense=dense, backend=chosen,
+                   teencode=bool(meta.get("preprocess", {}).get("teencode", False)))
 
     @staticmethod
     def save_arrays(models_dir: Path, featurizer: Featurizer, idf: npt.NDArray[np.floating[Any]],
                     heads: dict[str, tuple[Sequence[str], npt.NDArray[np.floating[Any]],
                                            npt.NDArray[np.floating[Any]]]],
-                    meta: dict[str, Any], weight_dtype: str = "float16") -> None:
-        """Write artifacts: `heads` maps a name to (classes, dense weights (n_features, C), bias)."""
+                    meta: dict[str, Any], weight_dtype: str = "float16",
+                    dense: dict[str, tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]],
+                                           float]] | None = None) -> None:
+        """Write artifacts: `heads` maps a name to (classes, dense weights (n_features, C), bias);
+        `dense` (optional) maps a name to the encoder head's (weights (dim, C), bias, beta)."""
         models_dir.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {"idf": np.asarray(idf, dtype=np.float16)}
         meta = dict(meta, format_version=FORMAT_VERSION, featurizer=featurizer.params(),
@@ -295,35 +353,97 @@ class TextClassifiers:
             arrays[f"{name}.weights"] = weights[used].astype(weight_dtype)
             arrays[f"{name}.bias"] = np.asarray(bias, dtype=np.float32)
             meta["heads"][name] = {"classes": list(classes), "used_buckets": int(len(used))}
+            if dense and name in dense:
+                w, b, beta = dense[name]
+                arrays[f"dense.{name}.weights"] = np.asarray(w, dtype=np.float32)
+                arrays[f"dense.{name}.bias"] = np.asarray(b, dtype=np.float32)
+                meta["heads"][name]["beta"] = float(beta)
         np.savez_compressed(models_dir / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
         (models_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
                                             encoding="utf-8")
 
+    # -- encoder -----------------------------------------------------------------------------
+    @property
+    def needs_embeddings(self) -> bool:
+        return self.backend != "linear"
+
+    @property
+    def encoder(self) -> Any:
+        """The encoder the dense heads were trained with (loaded on first use, shared per process)."""
+        if self._encoder is None:
+            from nlp.encoder import get_encoder
+
+            info = self.meta.get("encoder") or {}
+            enc = get_encoder(info.get("spec"), info.get("max_tokens"))
+            if info.get("name") and enc.name != info["name"]:
+                raise ValueError(f"the encoder heads were trained on {info['name']!r} but the configured "
+                                 f"encoder is {enc.name!r}: retrain or use the linear backend")
+            self._encoder = enc
+        return self._encoder
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
+        """Sentence embeddings of `texts` with the heads' encoder (L2-normalised float32)."""
+        return np.asarray(self.encoder.encode(list(texts), batch_size=batch_size), dtype=np.float32)
+
     # -- prediction --------------------------------------------------------------------------
     def features(self, texts: Sequence[str]) -> FeatureBatch:
-        return self.featurizer.transform([prepare(t) for t in texts], self.idf)
+        return self.featurizer.transform([prepare(t, self.teencode) for t in texts], self.idf)
 
-    def head_proba(self, name: str, texts: Sequence[str]) -> npt.NDArray[np.float64]:
+    def head_scores(self, name: str, feats: FeatureBatch | None,
+                    emb: npt.NDArray[np.float32] | None) -> npt.NDArray[np.float64]:
+        """Raw scores of one head under the current backend."""
+        if self.backend == "linear" or emb is None:
+            assert feats is not None
+            return self.heads[name].decision(feats)
+        dense = self.dense[name]
+        if self.backend == "encoder":
+            return dense.decision(emb)
+        assert feats is not None
+        return self.heads[name].decision(feats) + dense.beta * dense.decision(emb)
+
+    def head_proba(self, name: str, texts: Sequence[str],
+                   embeddings: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.float64]:
         """Probabilities of one head for a list of texts (columns in that head's class order)."""
-        return self.heads[name].proba(self.features(texts))
+        emb = embeddings if embeddings is not None or not self.needs_embeddings else self.embed(texts)
+        feats = self.features(texts) if self.backend != "encoder" else None
+        return _softmax(self.head_scores(name, feats, emb), self.heads[name].binary)
 
-    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[Prediction]:
-        """Labels for each text, computed in vectorised batches of `batch_size`."""
+    def predict(self, texts: Sequence[str], batch_size: int = 256,
+                embeddings: npt.NDArray[np.float32] | None = None) -> list[Prediction]:
+        """Labels for each text, computed in vectorised batches of `batch_size`.
+
+        `embeddings` (rows aligned with `texts`) skips the encoder; with an encoder backend the
+        embeddings computed here are left in :attr:`last_embeddings`."""
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if embeddings is not None and len(embeddings) != len(texts):
+            raise ValueError("embeddings must have one row per text")
         out: list[Prediction] = []
+        kept: list[npt.NDArray[np.float32]] = []
         for start in range(0, len(texts), batch_size):
-            out.extend(self._predict_batch(texts[start: start + batch_size]))
+            chunk = texts[start: start + batch_size]
+            emb = None
+            if self.needs_embeddings:
+                emb = embeddings[start: start + batch_size] if embeddings is not None else self.embed(chunk)
+                kept.append(emb)
+            out.extend(self._predict_batch(chunk, emb))
+        if self.needs_embeddings:
+            self.last_embeddings = (np.vstack(kept) if kept else
+                                    np.zeros((0, int(self.meta.get("encoder", {}).get("dim", 0))),
+                                             dtype=np.float32))
         return out
 
-    def _predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
-        feats = self.features(texts)
-        civic_p = self.heads["civic"].proba(feats)[:, 1]
+    def _predict_batch(self, texts: Sequence[str], emb: npt.NDArray[np.float32] | None
+                       ) -> list[Prediction]:
+        feats = self.features(texts) if self.backend != "encoder" else None
+        proba = {name: _softmax(self.head_scores(name, feats, emb), self.heads[name].binary)
+                 for name in HEADS}
+        civic_p = proba["civic"][:, 1]
         sent_head = self.heads["sentiment"]
-        sent_p = sent_head.proba(feats)
+        sent_p = proba["sentiment"]
         topic_head, dept_head = self.heads["topic"], self.heads["department"]
-        topic_p = np.where(self._civic_topics[None, :], topic_head.proba(feats), -1.0)
-        dept_p = np.where(self._civic_depts[None, :], dept_head.proba(feats), -1.0)
+        topic_p = np.where(self._civic_topics[None, :], proba["topic"], -1.0)
+        dept_p = np.where(self._civic_depts[None, :], proba["department"], -1.0)
         sent_i = sent_p.argmax(axis=1)
         topic_i = topic_p.argmax(axis=1)
         dept_i = dept_p.argmax(axis=1)

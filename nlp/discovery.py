@@ -13,7 +13,7 @@ topic and place. What discovery adds:
 * **BERTopic (backend "bertopic").** BERTopic with injected sub-models (UMAP, HDBSCAN, a
   Vietnamese CountVectorizer, the same embeddings precomputed), fitted per batch with a fixed
   seed; its outliers reduced by embedding similarity; its clusters then act as a prior in the
-  grouping (same cluster: similarity +bonus; different: −bonus). ``language="english"`` is never
+  grouping (same BERTopic cluster: similarity + `partition_bonus`). ``language="english"`` is never
   used: the vectoriser keeps Vietnamese letters and drops Vietnamese stopwords.
 * **Outliers.** A mention left alone joins the most similar issue with several members when the
   cosine reaches `reassign_threshold`.
@@ -75,9 +75,9 @@ class DiscoveryConfig:
     """Settings of discovery; the defaults are the ones evaluated in docs/ranking.md."""
 
     backend: str = "auto"  # auto | bertopic | fallback | lexical
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None  # default: 0.4 on words + vectors, 0.22 on words alone
     dense_weight: float = 0.35
-    reassign_threshold: float | None = 0.18
+    reassign_threshold: float | None = 0.36
     partition_bonus: float = 0.08
     min_cluster_size: int = 3
     seed: int = 42
@@ -273,8 +273,8 @@ def discover(
     cfg = config or DiscoveryConfig()
     items = sorted({m.id: m for m in mentions if eligible(m)}.values(), key=lambda m: (m.published_at, m.id))
     backend = cfg.backend
-    if backend == "auto":
-        backend = "bertopic" if bertopic_available() else "fallback"
+    if backend == "auto":  # BERTopic is opt-in: on the replayed stream it was slower and less pure
+        backend = "fallback"
     if backend not in ("bertopic", "fallback", "lexical"):
         raise ValueError(f"unknown discovery backend {cfg.backend!r}")
     states = db.get_states() if db is not None else {}
@@ -304,10 +304,14 @@ def discover(
         partition = {m.id: int(labels[k]) for k, m in enumerate(items)}
     issue_vectors = {iid: s.centroid for iid, s in states.items()
                      if s.centroid is not None and (s.model in (None, name) or name == "precomputed")}
-    res = group_issues(items, live, threshold=cfg.threshold, embeddings=vecs,
+    threshold = cfg.threshold or (0.4 if vecs else DEFAULT_THRESHOLD)
+    reassign = cfg.reassign_threshold
+    if reassign is not None and not vecs:
+        reassign = reassign * DEFAULT_THRESHOLD / 0.4
+    res = group_issues(items, live, threshold=threshold, embeddings=vecs,
                        issue_vectors=issue_vectors, dense_weight=cfg.dense_weight if vecs else 0.0,
                        partition=partition, partition_bonus=cfg.partition_bonus,
-                       reassign_threshold=cfg.reassign_threshold)
+                       reassign_threshold=reassign)
     sizes = res.members
     outliers = sum(1 for iid in res.assignments.values() if sizes.get(iid, 0) == 1)
     if db is not None:
@@ -397,7 +401,8 @@ def maintain_issues(store: Any, db: IssueStateDB, *, now: datetime, config: Disc
 
     def state(iid: str) -> IssueState:
         if iid not in changed_states:
-            changed_states[iid] = states.get(iid) or IssueState(issue_id=iid, n=issues[iid].mention_count)
+            n = issues[iid].mention_count if iid in issues else 0
+            changed_states[iid] = states.get(iid) or IssueState(issue_id=iid, n=n)
         return changed_states[iid]
 
     # 1. stale issues close

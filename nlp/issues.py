@@ -252,7 +252,7 @@ def group_issues(
     exact). `issue_vectors` holds the stored dense centroids of existing issues, used for their
     pseudo-documents. `partition` (mention id → cluster label of a discovery model such as
     BERTopic, −1 for its outliers) adds `partition_bonus` to the similarity of a cluster whose
-    label agrees and takes it off one whose label differs. `reassign_threshold` (default: off):
+    label agrees (a prior that adds recall; a disagreeing label costs nothing). `reassign_threshold` (default: off):
     after the pass, a mention left alone in a new issue joins the most similar
     compatible issue with several members when their cosine reaches it (outlier reassignment).
     """
@@ -494,8 +494,7 @@ def _cluster_bucket(
                 ok &= np.asarray(last_ts) >= (m.published_at - gap).timestamp()
                 if parts is not None and parts[i] >= 0 and bonus:
                     agree = np.array([c.part == parts[i] for c in clusters])
-                    differ = np.array([c.part >= 0 and c.part != parts[i] for c in clusters])
-                    cos = cos + bonus * agree - bonus * differ
+                    cos = cos + bonus * agree
                 if ok.any():
                     cand = np.where(ok, cos, -1.0)
                     best_k = int(np.argmax(cand))

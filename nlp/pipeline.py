@@ -20,7 +20,7 @@ from storage.base import Store
 
 log = logging.getLogger(__name__)
 
-RAW_FIELDS = frozenset({"id", "source", "url", "title", "text", "published_at", "language", "author"})
+RAW_FIELDS = frozenset({"id", "source", "url", "title", "text", "published_at", "language", "author", "story_id"})
 
 
 class Component(Protocol):

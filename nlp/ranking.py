@@ -5,13 +5,19 @@ Who takes part: civic mentions (``civic is True``, topic other than ``not_civic`
 ranking: the city (``hcmc``), former districts (``fd:…``) and wards (``w:…``). In area *a* an
 issue is measured on its mentions that concern *a* (``a in mention.areas``) only.
 
+Rankings by department: every mention with a department (other than ``none``) also counts in
+the city-wide ranking of the area id ``dept:<department code>`` (e.g. ``dept:construction``).
+
 Score of issue *i* in area *a* for period *P* (each part is returned, already weighted, in
 ``RankingEntry.score_parts``; the score is their sum)::
 
-    volume     = 1.00 · ln(1 + n)                    n  = distinct mentions of i in a during P
+    volume     = 1.00 · ln(1 + n)                    n  = distinct STORIES of i in a during P
+                                                          (a mention's ``story_id``, else its id:
+                                                          syndicated copies count once)
+    reach      = 0.30 · ln(1 + c − n)                c  = mentions (copies included)
     sources    = 0.60 · ln(1 + s)                    s  = distinct sources among them
-    negativity = 0.50 · neg / n                      neg = mentions with negative sentiment
-    growth     = 0.40 · tanh(ln((1 + n) / (1 + p)))  p  = mentions of i in a during the previous
+    negativity = 0.50 · neg / c                      neg = mentions with negative sentiment
+    growth     = 0.40 · tanh(ln((1 + n) / (1 + p)))  p  = stories of i in a during the previous
                                                           period of the same length
     recency    = 0.25 · 2^(−(end − last) / (len / 2)) last = newest mention, end = end of P,
                                                           len = length of P (1 or 7 days)
@@ -36,6 +42,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -50,15 +57,16 @@ from langnghe.records import (
     to_city_time,
     utcnow,
 )
-from nlp.issues import eligible, features, group_issues, make_vectorizer
+from nlp.issues import eligible, features, make_vectorizer
 from storage.base import Store, mention_filters
 
 log = logging.getLogger(__name__)
 
 CITY_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 WEIGHTS: dict[str, float] = {
-    "volume": 1.0, "sources": 0.6, "negativity": 0.5, "growth": 0.4, "recency": 0.25,
+    "volume": 1.0, "reach": 0.3, "sources": 0.6, "negativity": 0.5, "growth": 0.4, "recency": 0.25,
 }
+DEPT_PREFIX = "dept:"
 MAX_EVIDENCE = 5
 _LEAD_CHARS = 300
 
@@ -114,8 +122,16 @@ def _rankable(mentions: Iterable[Mention], start: datetime, end: datetime) -> li
     return sorted(seen.values(), key=lambda m: (m.published_at, m.id))
 
 
+def story_of(m: Mention) -> str:
+    """The story a mention reports (syndicated copies share one); its own id when unknown."""
+    return str(getattr(m, "story_id", None) or m.id)
+
+
 def _areas(m: Mention) -> list[str]:
-    return list(dict.fromkeys(m.areas or ["hcmc"]))
+    out = list(dict.fromkeys(m.areas or ["hcmc"]))
+    if m.department and m.department != "none":
+        out.append(DEPT_PREFIX + m.department)
+    return out
 
 
 def _centrality(mentions: list[Mention]) -> dict[str, float]:
@@ -153,13 +169,17 @@ def _evidence(members: list[Mention], centrality: dict[str, float]) -> list[str]
 
 
 def score_parts(n: int, sources: int, negative: int, previous: int, age_seconds: float,
-                period_seconds: float) -> dict[str, float]:
-    """The weighted parts of a score (see the module docstring), rounded to 6 decimals."""
+                period_seconds: float, *, copies: int | None = None) -> dict[str, float]:
+    """The weighted parts of a score (see the module docstring), rounded to 6 decimals.
+
+    `n` counts distinct stories, `copies` all mentions (default `n`: no syndication)."""
     half = period_seconds / 2.0
+    c = n if copies is None else max(copies, n)
     raw = {
         "volume": math.log1p(n),
+        "reach": math.log1p(c - n),
         "sources": math.log1p(sources),
-        "negativity": negative / n if n else 0.0,
+        "negativity": negative / c if c else 0.0,
         "growth": math.tanh(math.log((1 + n) / (1 + previous))),
         "recency": 2.0 ** (-max(0.0, age_seconds) / half),
     }
@@ -173,41 +193,48 @@ def rank_mentions(
     *,
     previous: Iterable[Mention] = (),
     limit: int = 10,
+    areas: set[str] | None = None,
 ) -> list[RankingEntry]:
     """Rankings of every area for one period from in-memory mentions (already grouped).
 
     `mentions` outside the period are ignored; `previous` holds the mentions of the previous
     period (for growth; others are ignored). Entries are ordered by area id, then rank.
+    `areas` restricts the output to those area ids (incremental updates).
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
     start, end = period_bounds(period, key)
     prev_start = start - (end - start)
     current = _rankable(mentions, start, end)
-    prev_counts: Counter[tuple[str, str]] = Counter()
+    prev_stories: dict[tuple[str, str], set[str]] = defaultdict(set)
     for m in _rankable(previous, prev_start, start):
         for area in _areas(m):
-            prev_counts[(area, str(m.issue_id))] += 1
-    centrality = _centrality(current)
+            if areas is None or area in areas:
+                prev_stories[(area, str(m.issue_id))].add(story_of(m))
     cells: dict[str, dict[str, list[Mention]]] = defaultdict(lambda: defaultdict(list))
     for m in current:
         for area in _areas(m):
-            cells[area][str(m.issue_id)].append(m)
+            if areas is None or area in areas:
+                cells[area][str(m.issue_id)].append(m)
+    wanted = {id(m) for area_cells in cells.values() for ms in area_cells.values() for m in ms}
+    centrality = _centrality([m for m in current if id(m) in wanted])
     period_seconds = (end - start).total_seconds()
     entries: list[RankingEntry] = []
     for area in sorted(cells):
         scored = []
         for issue_id, members in cells[area].items():
             n = len(members)
+            stories = len({story_of(m) for m in members})
             n_sources = len({m.source for m in members})
             sentiments = Counter(m.sentiment if m.sentiment in SENTIMENTS else "neutral" for m in members)
             last = max(m.published_at for m in members)
-            parts = score_parts(n, n_sources, sentiments["negative"], prev_counts[(area, issue_id)],
-                                (end - last).total_seconds(), period_seconds)
+            parts = score_parts(stories, n_sources, sentiments["negative"],
+                                len(prev_stories.get((area, issue_id), ())),
+                                (end - last).total_seconds(), period_seconds, copies=n)
             score = round(sum(parts.values()), 6)
-            scored.append((score, n, n_sources, issue_id, parts, sentiments, members))
-        scored.sort(key=lambda t: (-t[0], -t[1], -t[2], t[3]))
-        for rank, (score, n, n_sources, issue_id, parts, sentiments, members) in enumerate(
+            scored.append((score, stories, n, n_sources, issue_id, parts, sentiments, members))
+        scored.sort(key=lambda t: (-t[0], -t[1], -t[2], -t[3], t[4]))
+        for rank, (score, _stories, n, n_sources, issue_id, parts, sentiments, members) in enumerate(
                 scored[:limit], start=1):
             entries.append(RankingEntry(
                 area_id=area, period=period, period_key=key, rank=rank, issue_id=issue_id,
@@ -233,53 +260,119 @@ def rank_period(store: Store, period: str, period_key: str, *, limit: int = 10) 
                          previous=_load(store, prev_start, start), limit=limit)
 
 
-def update_rankings(store: Store, *, now: datetime | None = None, days: int = 7,
-                    limit: int = 10) -> dict[str, object]:
-    """The rank job: group the civic mentions of the last `days` city days into issues, store
-    issue ids and issues, then recompute and store the rankings of every day and ISO week touched.
+def _state_db(store: Store) -> Any:
+    from nlp.embedding_cache import IssueStateDB
 
-    Idempotent: mentions keep the issue they already carry, so a re-run stores the same issues
-    and the same rankings.
-    """
-    if days < 1:
-        raise ValueError("days must be at least 1")
-    now = now or utcnow()
-    today = to_city_time(now).date()
-    first_day = today - timedelta(days=days - 1)
-    since = datetime.combine(first_day, time(), CITY_TZ)
-    until = datetime.combine(today + timedelta(days=1), time(), CITY_TZ)
+    return IssueStateDB.for_store(store) if getattr(store, "path", None) is not None else None
 
-    mentions = [m for m in store.iter_mentions(mention_filters(civic=True, since=since, until=until))
-                if eligible(m)]
-    existing: Sequence[Issue] = store.list_issues()
-    assignment = group_issues(mentions, existing)
+
+def _apply(store: Store, mentions: Sequence[Mention], assignments: dict[str, str],
+           issues: Sequence[Issue]) -> tuple[int, Any]:
     changed = []
     for m in mentions:
-        new_id = assignment.assignments.get(m.id)
+        new_id = assignments.get(m.id)
         if new_id and new_id != m.issue_id:
             m.issue_id = new_id
             changed.append(m)
     if changed:
         store.update_enrichment(changed)
-    written = store.write_issues(assignment.issues) if assignment.issues else None
+    written = store.write_issues(issues) if issues else None
+    return len(changed), written
 
-    day_keys = [(first_day + timedelta(days=k)).isoformat() for k in range(days)]
+
+def _periods_of(days: Iterable[date]) -> list[tuple[str, str]]:
+    day_keys = sorted({d.isoformat() for d in days})
     week_keys = sorted({period_key("week", datetime.combine(date.fromisoformat(d), time(12), CITY_TZ))
                         for d in day_keys})
+    return [("day", k) for k in day_keys] + [("week", k) for k in week_keys]
+
+
+def update_rankings(store: Store, *, now: datetime | None = None, days: int = 7,
+                    limit: int = 10, config: Any = None, embedder: Any = None) -> dict[str, object]:
+    """The rank job: group the civic mentions of the last `days` city days into issues
+    (`nlp.discovery.discover`), store issue ids and issues, close / merge / split issues
+    (`maintain_issues`), then recompute and store the rankings of every day and ISO week touched.
+
+    Idempotent: mentions keep the issue they already carry, so a re-run stores the same issues
+    and the same rankings.
+    """
+    from nlp.discovery import DiscoveryConfig, discover, maintain_issues
+
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    now = now or utcnow()
+    cfg = config or DiscoveryConfig()
+    today = to_city_time(now).date()
+    first_day = today - timedelta(days=days - 1)
+    since = datetime.combine(first_day, time(), CITY_TZ)
+    until = datetime.combine(today + timedelta(days=1), time(), CITY_TZ)
+
+    db = _state_db(store)
+    mentions = [m for m in store.iter_mentions(mention_filters(civic=True, since=since, until=until))
+                if eligible(m)]
+    existing: Sequence[Issue] = store.list_issues()
+    found = discover(mentions, existing, config=cfg, embedder=embedder, db=db, now=now)
+    assignment = found.assignment
+    assigned, written = _apply(store, mentions, assignment.assignments, assignment.issues)
+    upkeep = maintain_issues(store, db, now=now, config=cfg, embedder=embedder) if db is not None else None
+
+    periods = _periods_of(first_day + timedelta(days=k) for k in range(days))
     stored = 0
-    for period, keys in (("day", day_keys), ("week", week_keys)):
-        for key in keys:
-            entries = rank_period(store, period, key, limit=limit)
-            stored += store.replace_rankings(period, key, entries)
+    for period, key in periods:
+        entries = rank_period(store, period, key, limit=limit)
+        stored += store.replace_rankings(period, key, entries)
     summary: dict[str, object] = {
         "mentions": len(mentions),
-        "assigned": len(changed),
+        "assigned": assigned,
         "issues_new": len(assignment.new_issue_ids),
         "issues_updated": len(assignment.issues) - len(assignment.new_issue_ids),
         "issues_written": (written.inserted + written.updated) if written else 0,
-        "days": day_keys,
-        "weeks": week_keys,
+        "backend": found.backend,
+        "embedder": found.embedder,
+        "outliers": found.outliers,
+        "closed": len(upkeep.closed) if upkeep else 0,
+        "merged": len(upkeep.merged) if upkeep else 0,
+        "split": len(upkeep.split) if upkeep else 0,
+        "days": [k for p, k in periods if p == "day"],
+        "weeks": [k for p, k in periods if p == "week"],
         "ranking_entries": stored,
     }
+    if db is not None:
+        db.close()
     log.info("rankings updated: %s", summary)
+    return summary
+
+
+def update_incremental(store: Store, *, now: datetime | None = None, days: int = 2, limit: int = 10,
+                       config: Any = None, embedder: Any = None) -> dict[str, object]:
+    """The fast path (run every minute or after each crawl batch): group only the civic
+    mentions of the last `days` city days that have no issue yet, matching them to the existing
+    issues (dense centroid, label + key phrases), and recompute only the rankings of the days
+    and ISO weeks those mentions fall in. Nothing to do → nothing written."""
+    from nlp.discovery import DiscoveryConfig, discover
+
+    now = now or utcnow()
+    cfg = config or DiscoveryConfig()
+    today = to_city_time(now).date()
+    since = datetime.combine(today - timedelta(days=max(1, days) - 1), time(), CITY_TZ)
+    until = datetime.combine(today + timedelta(days=1), time(), CITY_TZ)
+    new = [m for m in store.iter_mentions(mention_filters(civic=True, since=since, until=until))
+           if eligible(m) and not m.issue_id]
+    summary: dict[str, object] = {"new_mentions": len(new), "periods": [], "ranking_entries": 0}
+    if not new:
+        return summary
+    db = _state_db(store)
+    horizon = since - timedelta(days=cfg.stale_days)
+    existing = [i for i in store.list_issues() if i.last_seen >= horizon]
+    found = discover(new, existing, config=cfg, embedder=embedder, db=db, now=now)
+    assigned, _ = _apply(store, new, found.assignment.assignments, found.assignment.issues)
+    periods = _periods_of(to_city_time(m.published_at).date() for m in new)
+    stored = 0
+    for period, key in periods:
+        stored += store.replace_rankings(period, key, rank_period(store, period, key, limit=limit))
+    if db is not None:
+        db.close()
+    summary.update({"assigned": assigned, "issues_new": len(found.assignment.new_issue_ids),
+                    "periods": [f"{p}:{k}" for p, k in periods], "ranking_entries": stored})
+    log.info("incremental ranking update: %s", summary)
     return summary

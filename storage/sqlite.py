@@ -62,9 +62,10 @@ TITLE_WEIGHT, TEXT_WEIGHT = 2.0, 1.0  # bm25 column weights
 _MENTION_COLUMNS = (
     "id", "source", "url", "title", "text", "published_at", "crawled_at", "language", "author",
     "civic", "civic_score", "sentiment", "sentiment_score", "topic", "department", "locations",
-    "areas", "issue_id", "processed_at",
+    "areas", "issue_id", "processed_at", "story_id",
 )
-_CRAWL_FIELDS = ("source", "url", "title", "text", "published_at", "language", "author")
+_CRAWL_FIELDS = ("source", "url", "title", "text", "published_at", "language", "author",
+                 "story_id")
 _ENRICHMENT_FIELDS = (
     "civic", "civic_score", "sentiment", "sentiment_score", "topic", "department", "locations",
     "areas", "issue_id", "processed_at",
@@ -137,6 +138,7 @@ def _mention_values(m: Mention) -> dict[str, Any]:
         "areas": _json(list(dict.fromkeys(m.areas))),
         "issue_id": m.issue_id,
         "processed_at": None if m.processed_at is None else _ts(m.processed_at),
+        "story_id": m.story_id,
     }
 
 
@@ -152,7 +154,7 @@ def _row_to_mention(row: sqlite3.Row) -> Mention:
         sentiment_score=row["sentiment_score"], topic=row["topic"], department=row["department"],
         locations=[Location.from_dict(d) for d in json.loads(row["locations"])],
         areas=list(json.loads(row["areas"])), issue_id=row["issue_id"],
-        processed_at=_dt(row["processed_at"]),
+        processed_at=_dt(row["processed_at"]), story_id=row["story_id"],
     )
 
 
@@ -599,6 +601,8 @@ class SQLiteStore:
                     continue
                 merged = dict(old)
                 merged.update({k: new[k] for k in _CRAWL_FIELDS})
+                if new["story_id"] is None:  # a writer that knows no story keeps the stored one
+                    merged["story_id"] = old["story_id"]
                 text_changed = old["title"] != new["title"] or old["text"] != new["text"]
                 if text_changed:
                     merged["crawled_at"] = new["crawled_at"]

@@ -6,12 +6,15 @@ Served on 127.0.0.1 (a free port) by a threaded http.server; every request path 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -192,6 +195,183 @@ def serve_site() -> Iterator[NewsSite]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     site = build_site(base)
+    handler.site = site  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------------------- generated sites
+# Distinct articles from the bundled demo corpus (langnghe/data), for crawls that need many pages:
+# kill-and-resume, conditional re-fetches, backoff and the benchmark.
+
+
+@dataclass
+class GeneratedSite:
+    """Articles /<outlet>/<n>.html (a few outlets), one RSS feed per outlet, ETag/Last-Modified
+    answers with 304 for unchanged pages, an optional per-article delay, and 429 answers for the
+    first tries of chosen paths."""
+
+    pages: dict[str, Page] = field(default_factory=dict)
+    feeds: dict[str, list[str]] = field(default_factory=dict)  # feed path → article paths
+    delay: float = 0.0
+    throttled: dict[str, int] = field(default_factory=dict)  # path → 429 answers still to give
+    requests: list[tuple[float, str, int]] = field(default_factory=list)  # (time, path, status)
+    base_url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def feed_urls(self) -> list[str]:
+        return [self.url(p) for p in self.feeds]
+
+    def article_paths(self) -> list[str]:
+        return [p for paths in self.feeds.values() for p in paths]
+
+    def fetched(self, path: str, status: int | None = 200) -> int:
+        return sum(1 for _, p, s in self.requests if p == path and (status is None or s == status))
+
+    def set_feed(self, feed_path: str, article_paths: list[str]) -> None:
+        """Serve `feed_path` listing only `article_paths` (a feed that moved on)."""
+        now = datetime.now(UTC).isoformat()
+        self.pages[feed_path] = Page(_rss([(self.url(p), f"Bài {p}", now) for p in article_paths]),
+                                     "application/rss+xml; charset=utf-8")
+        self.feeds[feed_path] = list(article_paths)
+
+
+def build_generated_site(base_url: str, per_outlet: int, outlets: tuple[str, ...] = ("tuoitre",),
+                         *, now: datetime | None = None, distinct: bool = True) -> GeneratedSite:
+    """`per_outlet` articles for each outlet. `distinct`: every outlet gets other texts; otherwise
+    every outlet republishes the same texts (syndication)."""
+    from langnghe.demo_site import OUTLET_NAMES, article_html, load_corpus
+
+    corpus = load_corpus()
+    now = now or datetime.now(UTC)
+    site = GeneratedSite(base_url=base_url)
+    names = list(OUTLET_NAMES)
+    for k, outlet in enumerate(outlets):
+        paths = []
+        for i in range(per_outlet):
+            index = (k * per_outlet + i) if distinct else i
+            item = corpus[index % len(corpus)]
+            published = now - timedelta(minutes=5 + i)
+            path = f"/{outlet}/bai-{i}.html"
+            html = article_html(item, published, names[k % len(names)] if outlet not in OUTLET_NAMES else outlet)
+            site.pages[path] = Page(html.encode("utf-8"), "text/html; charset=utf-8")
+            paths.append(path)
+        site.set_feed(f"/{outlet}/rss.xml", paths)
+    site.pages["/robots.txt"] = Page(b"User-agent: *\nAllow: /\n", "text/plain")
+    return site
+
+
+class _GeneratedHandler(BaseHTTPRequestHandler):
+    site: GeneratedSite
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+        with self.site.lock:
+            self.site.requests.append((time.monotonic(), self.path.split("?", 1)[0], status))
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        path = self.path.split("?", 1)[0]
+        site = self.site
+        page = site.pages.get(path)
+        if page is None:
+            self._answer(404, b"not found", {"Content-Type": "text/plain"})
+            return
+        is_article = path.endswith(".html")
+        with site.lock:
+            left = site.throttled.get(path, 0)
+            if left:
+                site.throttled[path] = left - 1
+        if left:
+            self._answer(429, b"too many requests", {"Content-Type": "text/plain", "Retry-After": "1"})
+            return
+        if is_article and site.delay:
+            time.sleep(site.delay)
+        etag = '"' + hashlib.sha1(page.body).hexdigest()[:16] + '"'
+        last_modified = "Mon, 24 Nov 2025 08:00:00 GMT"
+        if self.headers.get("If-None-Match") == etag:
+            self._answer(304, b"", {"ETag": etag})
+            return
+        self._answer(200, page.body, {"Content-Type": page.content_type, "ETag": etag,
+                                      "Last-Modified": last_modified})
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet server
+        return
+
+
+@contextmanager
+def serve_generated(per_outlet: int, outlets: tuple[str, ...] = ("tuoitre",), *, delay: float = 0.0,
+                    distinct: bool = True) -> Iterator[GeneratedSite]:
+    """Start a generated site on 127.0.0.1 (free port); yield it; stop it."""
+    handler = type("GeneratedHandler", (_GeneratedHandler,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    site = build_generated_site(f"http://127.0.0.1:{server.server_address[1]}", per_outlet, outlets,
+                                distinct=distinct)
+    site.delay = delay
+    handler.site = site  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class StaticSite:
+    """Fixed pages by path (mutable between crawls) and the paths requested."""
+
+    pages: dict[str, Page] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    base_url: str = ""
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+class _StaticHandler(BaseHTTPRequestHandler):
+    site: StaticSite
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        path = self.path.split("#", 1)[0]
+        self.site.requests.append(path)
+        page = self.site.pages.get(path) or self.site.pages.get(path.split("?", 1)[0])
+        body, status, ctype = (page.body, 200, page.content_type) if page else (b"not found", 404, "text/plain")
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet server
+        return
+
+
+@contextmanager
+def serve_static(pages: dict[str, Page] | None = None) -> Iterator[StaticSite]:
+    """Serve `pages` (path → Page) on 127.0.0.1 (free port); pages may be added once started."""
+    handler = type("StaticHandler", (_StaticHandler,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    site = StaticSite(pages=dict(pages or {}), base_url=f"http://127.0.0.1:{server.server_address[1]}")
+    site.pages.setdefault("/robots.txt", Page(b"User-agent: *\nDisallow: /login/\n", "text/plain"))
     handler.site = site  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from langnghe.records import Issue, Mention, RankingEntry, mention_id
 from nlp.taxonomy import DEPARTMENTS, TOPICS, department_name, labels, topic_name
+from tests.auth_helpers import logged_in
 
 SQLiteStore = pytest.importorskip("storage.sqlite").SQLiteStore
 
@@ -152,8 +153,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def client(store: Any) -> Iterator[TestClient]:
+    """A client logged in as an administrator (sees everything)."""
     with TestClient(create_app(store)) as c:
-        yield c
+        yield logged_in(c)
 
 
 def problems(response: Any) -> str:
@@ -434,6 +436,7 @@ def test_areas_fallback_without_gazetteer(store: Any) -> None:
     from api.deps import CityOnlyCatalog
 
     with TestClient(create_app(store, areas=CityOnlyCatalog())) as c:
+        logged_in(c)
         assert [a["id"] for a in c.get("/api/v1/areas").json()] == ["hcmc"]
         assert c.get("/api/v1/issues/top", params={"area": "fd:quan-7"}).status_code == 404
 
@@ -512,7 +515,7 @@ def test_dashboard_does_not_render_unsafe_links(store: Any, tmp_path: Path) -> N
     db.replace_rankings("day", "2025-11-16", [entry("hcmc", "day", "2025-11-16", 1, "iss-js", 1.0, 1, 1,
                                                     (0, 1, 0), [bad])])
     with TestClient(create_app(db)) as c:
-        html = c.get("/").text
+        html = logged_in(c).get("/").text
         assert "Liên kết lạ" in html and "javascript:" not in html
     db.close()
 
@@ -537,6 +540,7 @@ def test_create_app_opens_and_closes_the_configured_store(tmp_path: Path,
     try:
         app = create_app()
         with TestClient(app) as c:
+            logged_in(c)
             assert c.get("/healthz").json() == {"status": "ok", "mentions": 0}
             assert c.get("/api/v1/issues/top").json()["issues"] == []
             assert app.state.store is not None

@@ -106,7 +106,8 @@ def test_planted_day_ranking() -> None:
     bt = _top(entries, BT)[0]
     assert bt.mention_count == 8 and bt.source_count == 4
     assert bt.sentiment_counts == {"negative": 7, "neutral": 1, "positive": 0}
-    assert set(bt.score_parts) == {"volume", "sources", "negativity", "growth", "recency"}
+    assert set(bt.score_parts) == {"volume", "reach", "sources", "negativity", "growth", "recency"}
+    assert bt.score_parts["reach"] == 0  # no syndicated copies: every mention is its own story
     assert bt.score == pytest.approx(sum(bt.score_parts.values()), abs=1e-9)
     assert bt.score_parts["growth"] > 0  # 8 today against 1 the day before
     # evidence: 5 mentions of this issue, the 4 sources first
@@ -126,9 +127,14 @@ def test_planted_day_ranking() -> None:
     assert len(q7) == 1 and q7[0].mention_count == 3 and q7[0].source_count == 3
     # Bình Thạnh: the flood and the pothole single; no other district's issue leaks in
     assert len(_top(entries, BT)) == 2
-    assert {e.area_id for e in entries} == {
+    assert {e.area_id for e in entries if not e.area_id.startswith("dept:")} == {
         "hcmc", BT, W_THANH_MY_TAY, "w:26929", Q7, W_TAN_THUAN, "fd:quan-1", "w:26743",
         "fd:tan-binh", "fd:thu-duc"}
+    # department rankings: city-wide, keyed "dept:<code>"
+    dept = _top(entries, "dept:construction")
+    assert dept[0].issue_id == flood and dept[0].mention_count == 8
+    assert {e.area_id for e in entries if e.area_id.startswith("dept:")} == {
+        "dept:construction", "dept:commune_pc", "dept:education", "dept:food_safety"}
 
 
 def test_limit_and_determinism() -> None:

@@ -17,9 +17,11 @@ from api.auth.deps import (
     resolve_principal,
 )
 from api.auth.models import ANONYMOUS, ROLE_LABELS, Principal, Role, Scope, scope_for
+from api.auth.store import AccountError, AccountsStore, User
 
 __all__ = [
-    "ANONYMOUS", "ROLE_LABELS", "AccountsDep", "AdminUser", "AuthConfig", "CurrentUser", "LoginRequired",
+    "ANONYMOUS", "ROLE_LABELS", "AccountError", "AccountsDep", "AccountsStore", "AdminUser", "AuthConfig",
+    "CurrentUser", "LoginRequired", "User",
     "PageUser", "Principal", "Role", "Scope", "ScopeDep", "csrf_token_for", "forbid_unless",
     "get_accounts", "load_secret_key", "require_page_user", "require_roles", "require_user",
     "resolve_principal", "scope_for",

@@ -30,9 +30,9 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 
-from api.accounts_store import AccountsStore, User
 from api.auth.config import AuthConfig, load_secret_key
 from api.auth.models import ANONYMOUS, Principal, Role, Scope, scope_for
+from api.auth.store import AccountsStore, User
 from api.deps import get_areas
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,10 @@ def accounts_path_for(store: Any, settings: Any) -> Path:
 _open_lock = threading.Lock()
 
 
-def get_accounts(request: Request) -> AccountsStore:
-    """The app's accounts store (opened on first use beside the mention store)."""
-    state = request.app.state
+def app_accounts(app: Any) -> AccountsStore:
+    """The accounts store of an app (opened on first use in the mention store's SQLite file, with
+    the install's secret key); tests and the CLI use it to create accounts."""
+    state = app.state
     accounts: AccountsStore | None = getattr(state, "accounts", None)
     if accounts is None:
         with _open_lock:
@@ -95,6 +96,11 @@ def get_accounts(request: Request) -> AccountsStore:
                 state.accounts = accounts
                 state.owns_accounts = True
     return accounts
+
+
+def get_accounts(request: Request) -> AccountsStore:
+    """The app's accounts store."""
+    return app_accounts(request.app)
 
 
 def get_auth_config(request: Request) -> AuthConfig:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from api.reports.charts import sparkline
 from api.reports.data import city_day, day_start, mentions_between
@@ -14,7 +15,7 @@ from api.reports.i18n import lang_of, t
 from api.reports.render import render
 from langnghe.records import Issue, Mention, utcnow
 from nlp.taxonomy import DEPARTMENTS, department_name
-from storage.base import Store
+from storage.base import Filters, Store
 
 BASELINE_DAYS = 7
 MAX_NEGATIVE = 15
@@ -64,7 +65,7 @@ class BriefingData:
     department: str
     day: date  # the morning the briefing is for
     since: date  # the day it covers (day − 1)
-    area: str | None
+    scoped: bool
     issues: list[IssueLine] = field(default_factory=list)
     negatives: list[Mention] = field(default_factory=list)
     total: int = 0
@@ -97,20 +98,17 @@ def check_department(department: str) -> str:
     return department
 
 
-def briefing_data(store: Store, department: str, day: date, *, area: str | None = None) -> BriefingData:
-    """Collect the figures: mentions of `department` (optionally within `area`) on day − 1 and in
-    the BASELINE_DAYS before it, grouped by issue."""
+def briefing_data(store: Store, department: str, day: date, *, scope: Filters | None = None) -> BriefingData:
+    """Collect the figures: mentions of `department` (within the caller's `scope`, a store filter)
+    on day − 1 and in the BASELINE_DAYS before it, grouped by issue."""
     check_department(department)
     since = day - timedelta(days=1)
     first = since - timedelta(days=BASELINE_DAYS)
-    scope: dict[str, str] = {"department": department}
-    if area:
-        scope["area"] = area
     window: dict[str, list[Mention]] = defaultdict(list)
     baseline: dict[str, list[int]] = defaultdict(lambda: [0] * (BASELINE_DAYS + 1))
-    data = BriefingData(department=department, day=day, since=since, area=area)
+    data = BriefingData(department=department, day=day, since=since, scoped=bool(scope))
     negatives: list[Mention] = []
-    for m in mentions_between(store, first, since, **scope):
+    for m in mentions_between(store, first, since, department=department, scope=scope):
         offset = (city_day(m.published_at) - first).days
         if not 0 <= offset <= BASELINE_DAYS:
             continue
@@ -153,21 +151,22 @@ def subject_of(data: BriefingData, lang: str) -> str:
 
 
 def build_department_briefing(store: Store, department: str, day: date | None = None, *,
-                              lang: str = "vi", area: str | None = None, base_url: str = "",
+                              lang: str = "vi", scope: Filters | None = None, base_url: str = "",
                               web: bool = False) -> Briefing:
     """The briefing of `department` for the morning of `day` (default: today, city time), as
     HTML (`web` links the site's stylesheet and navigation; otherwise self-contained, for e-mail),
     plain text and an e-mail subject."""
     lang = lang_of(lang)
     day = day or city_day(utcnow())
-    data = briefing_data(store, department, day, area=area)
+    data = briefing_data(store, department, day, scope=scope)
     words = t(lang)
-    context = {
+    subject = subject_of(data, lang)
+    context: dict[str, Any] = {
         "lang": lang, "ui": words, "data": data, "base_url": base_url.rstrip("/"), "web": web,
         "department_label": department_name(department, lang),
         "sparks": {ln.issue_id: sparkline(ln.series, label=f"{ln.label}: {ln.series}") for ln in data.issues},
-        "generated": utcnow(), "subject": subject_of(data, lang),
+        "generated": utcnow(), "subject": subject,
     }
     return Briefing(html=render("briefing.html", **context), text=render("briefing.txt", **context),
-                    subject=context["subject"], data=data)
+                    subject=subject, data=data)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from api.reports.pdf import PdfError, PdfUnavailable, html_to_pdf
 from api.reports.render import render
 from langnghe.records import CITY_AREA_ID, Issue, utcnow
 from nlp.taxonomy import labels, topic_name
-from storage.base import Store
+from storage.base import Filters, Store
 
 log = logging.getLogger(__name__)
 CHART_DAYS = 28
@@ -98,33 +99,36 @@ def _area_catalog() -> Any | None:
 
 
 def digest_context(store: Store, week_key: str, *, lang: str = "vi", area: str | None = None,
+                   scope: Filters | None = None, keep: Callable[[str], bool] | None = None,
                    base_url: str = "") -> dict[str, Any]:
-    """Everything the digest templates show. `area` restricts it to one area (an area account)."""
+    """Everything the digest templates show. `area` centres it on one area (an area account's
+    home); `scope` (store filter) and `keep` (issue id → bool) hold it to a caller's scope."""
     lang = lang_of(lang)
     words = t(lang)
     first, last = week_bounds(week_key)
     prev_key = previous_week(week_key)
     prev_first, prev_last = week_bounds(prev_key)
-    scope: dict[str, Any] = {"area": area} if area else {}
+    where: dict[str, Any] = {"area": area} if area else {}
+    where["scope"] = scope
     catalog = _area_catalog()
     main_area = area or CITY_AREA_ID
 
     def area_name(area_id: str) -> str:
         found = catalog.get(area_id) if catalog is not None else None
-        return getattr(found, "full_name", None) or getattr(found, "name", area_id) if found else area_id
+        if found is None:
+            return area_id
+        return str(getattr(found, "full_name", None) or getattr(found, "name", area_id))
 
-    now, before = _totals(store, first, last, **scope), _totals(store, prev_first, prev_last, **scope)
-    city = top_with_changes(store, main_area, "week", week_key, prev_key, prev_first, prev_last)
-    ward_totals, _ = area_counts(store, first, last, **scope)
-    fd_totals, _ = area_counts(store, first, last, prefix="fd:", **scope)
+    now, before = _totals(store, first, last, **where), _totals(store, prev_first, prev_last, **where)
+    city = top_with_changes(store, main_area, "week", week_key, prev_key, prev_first, prev_last, keep=keep)
+    ward_totals, _ = area_counts(store, first, last, **where)
+    fd_totals, _ = area_counts(store, first, last, prefix="fd:", **where)
     area_tops: list[AreaTop] = []
     fd_ids = [a for a, _ in fd_totals.most_common()]
-    if area and area.startswith("fd:"):
-        fd_ids = []  # the main list already is this former district's
-    elif area and area.startswith("w:"):
-        fd_ids = []
+    if area:
+        fd_ids = []  # the main list already is this area's
     for fd in fd_ids:
-        changes = top_with_changes(store, fd, "week", week_key, prev_key, prev_first, prev_last)
+        changes = top_with_changes(store, fd, "week", week_key, prev_key, prev_first, prev_last, keep=keep)
         if changes:
             area_tops.append(AreaTop(fd, area_name(fd), changes, fd_totals[fd]))
     issue_ids = {c.entry.issue_id for c in city} | {c.entry.issue_id for a in area_tops for c in a.changes}
@@ -133,7 +137,7 @@ def digest_context(store: Store, week_key: str, *, lang: str = "vi", area: str |
         found = store.get_issue(issue_id)
         if found is not None:
             issues[issue_id] = found
-    series = daily_series(store, last - timedelta(days=CHART_DAYS - 1), last, **scope)
+    series = daily_series(store, last - timedelta(days=CHART_DAYS - 1), last, **where)
     names = labels(lang)["sentiment"]
     topic_rows = [(topic_name(code, lang), now.topics[code], before.topics[code])
                   for code, _ in (now.topics + before.topics).most_common(8)]
@@ -157,12 +161,15 @@ def digest_context(store: Store, week_key: str, *, lang: str = "vi", area: str |
 
 
 def build_weekly_digest(store: Store, week_key: str | None = None, *, lang: str = "vi", pdf: bool = True,
-                        area: str | None = None, base_url: str = "", web: bool = False) -> Digest:
+                        area: str | None = None, scope: Filters | None = None,
+                        keep: Callable[[str], bool] | None = None, base_url: str = "",
+                        web: bool = False) -> Digest:
     """The digest of ISO week `week_key` ('YYYY-Www'; default: the last complete week). The HTML
     is self-contained (inline CSS and SVG) unless `web`; the PDF is printed from the self-contained
     HTML by Chromium (None, with a warning logged, when Chromium is missing or fails)."""
     week_key = week_key or last_complete_week_key()
-    context = digest_context(store, week_key, lang=lang, area=area, base_url=base_url)
+    context = digest_context(store, week_key, lang=lang, area=area, scope=scope, keep=keep,
+                             base_url=base_url)
     standalone = render("digest.html", **context, web=False)
     html = render("digest.html", **context, web=True, nav="digest") if web else standalone
     pdf_bytes: bytes | None = None

@@ -45,7 +45,7 @@ class MapFrame:
     width: int
     height: int
     wards: tuple[tuple[str, str, str], ...]  # (id, name, path d)
-    districts: tuple[tuple[str, str, str, float, float], ...]  # (id, name, d, label x, label y)
+    districts: tuple[tuple[str, str, str, float, float, int], ...]  # (id, name, d, x, y, font px; 0 = no label)
     inset: tuple[str, str, str, str] | None  # (id, name, d, inset box rect "x y w h")
 
 
@@ -117,6 +117,10 @@ class _Projection:
                     parts.append("M" + "L".join(pts) + "Z")
         return "".join(parts)
 
+    def width_px(self, shape: Shape) -> float:
+        xs = [self(lon, lat)[0] for poly in shape.polygons for lon, lat in poly[0]]
+        return max(xs) - min(xs)
+
     def centroid(self, shape: Shape) -> tuple[float, float]:
         biggest = max((ring for poly in shape.polygons for ring in poly[:1]), key=len)
         xs, ys = zip(*(self(lon, lat) for lon, lat in biggest), strict=True)
@@ -144,7 +148,8 @@ def frame(view: str = "core", width: int = 900) -> MapFrame:
     height = int(round(width * aspect))
     proj = _Projection(bbox, 4, 4, width - 8, height - 8)
     ward_paths = tuple((w.id, w.name, proj.path(w)) for w in main)
-    district_paths = tuple((d.id, d.name, proj.path(d), *proj.centroid(d)) for d in districts)
+    district_paths = tuple((d.id, d.name, proj.path(d), *proj.centroid(d), _label_size(proj.width_px(d), d.name))
+                           for d in districts)
     inset = None
     con_dao = next((w for w in wards if w.id == CON_DAO), None)
     if view == "all" and con_dao is not None:
@@ -153,6 +158,14 @@ def frame(view: str = "core", width: int = 900) -> MapFrame:
         inset = (con_dao.id, con_dao.name, inset_proj.path(con_dao),
                  " ".join(f"{v:.0f}" for v in box))
     return MapFrame(view, width, height, ward_paths, district_paths, inset)
+
+
+def _label_size(width_px: float, name: str) -> int:
+    """A label's font size that fits the outline's width (0: too small to label)."""
+    for size in (11, 9, 8):
+        if width_px >= 0.45 * size * len(name):
+            return size
+    return 0
 
 
 def colour_class(value: int, maximum: int) -> int:
@@ -208,12 +221,13 @@ def choropleth_svg(values: Mapping[str, int], *, view: str = "core", width: int 
     out.extend(ward(wid, name, d) for wid, name, d in fr.wards)
     out.append("</g>")
     out.append('<g class="districts" aria-hidden="true">')
-    out.extend(f'<path d="{d}" class="fd" data-id="{fid}"/>' for fid, _, d, _, _ in fr.districts)
+    out.extend(f'<path d="{d}" class="fd" data-id="{fid}"><title>{escape(name)}</title></path>'
+               for fid, name, d, _, _, _ in fr.districts)
     out.append("</g>")
     if labels:
         out.append('<g class="fd-labels" aria-hidden="true">')
-        out.extend(f'<text x="{x:.0f}" y="{y:.0f}">{escape(name)}</text>'
-                   for _, name, _, x, y in fr.districts)
+        out.extend(f'<text x="{x:.0f}" y="{y:.0f}" font-size="{size}">{escape(name)}</text>'
+                   for _, name, _, x, y, size in fr.districts if size)
         out.append("</g>")
     if fr.inset:
         wid, name, d, rect = fr.inset

@@ -39,7 +39,7 @@ TEXT: dict[str, dict[str, str]] = {
         "generated": "Tạo lúc {when} bởi Lắng Nghe.", "footer": "Dữ liệu công khai; mã nguồn mở.",
         "text_note": "Bản đầy đủ có biểu đồ và bản đồ: xem tệp PDF đính kèm hoặc trang web.",
         "source": "Nguồn", "published": "Đăng lúc", "sentiment": "Sắc thái",
-        "back_top": "Về Top 10",
+        "back_top": "Về Top 10", "last_n": "{n} ngày qua", "prev_n": "{n} ngày trước đó",
     },
     "en": {
         "site": "Lắng Nghe", "nav_top": "Top 10", "nav_map": "Map", "nav_trends": "Trends",
@@ -77,7 +77,7 @@ TEXT: dict[str, dict[str, str]] = {
         "generated": "Generated {when} by Lắng Nghe.", "footer": "Public data; open source.",
         "text_note": "The full version with charts and the map: see the attached PDF or the web page.",
         "source": "Source", "published": "Published", "sentiment": "Sentiment",
-        "back_top": "Back to the top 10",
+        "back_top": "Back to the top 10", "last_n": "last {n} days", "prev_n": "the {n} days before",
     },
 }
 

@@ -4,14 +4,15 @@ API keys."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.accounts_store import AccountError, AccountsStore, ApiKey
 from api.auth.deps import (
@@ -27,6 +28,8 @@ from api.auth.deps import (
 from api.auth.models import ROLE_LABELS
 
 log = logging.getLogger(__name__)
+
+RecordId = Annotated[int, PathParam(ge=1, le=2**53, description="Record id")]
 
 router = APIRouter(tags=["auth"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -81,7 +84,19 @@ class PasswordIn(BaseModel):
 
 class ApiKeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    expires_at: datetime | None = None
+    expires_at: datetime | None = Field(default=None, description="In the future, within 5 years")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        now = datetime.now(UTC)
+        if not now < value <= now + timedelta(days=5 * 366):
+            raise ValueError("phải trong tương lai, tối đa 5 năm / must be in the future, within 5 years")
+        return value
 
 
 class ApiKeyOut(BaseModel):
@@ -258,7 +273,7 @@ def create_key(body: ApiKeyIn, user: CurrentUser, accounts: AccountsDep) -> ApiK
 
 @router.delete("/api/v1/auth/api-keys/{key_id}", status_code=204, summary="Revoke an API key",
                responses={404: {}})
-def revoke_key(key_id: int, user: CurrentUser, accounts: AccountsDep) -> Response:
+def revoke_key(key_id: RecordId, user: CurrentUser, accounts: AccountsDep) -> Response:
     if not accounts.revoke_api_key(key_id, None if user.is_admin else _own_user_id(user)):
         raise HTTPException(404, detail="Không tìm thấy khóa / no such key")
     return Response(status_code=204)

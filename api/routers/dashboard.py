@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from api.auth import PageUser
 from api.deps import AreaCatalog, AreasDep, StoreDep
+from api.reports.i18n import t
 from api.schemas import MentionOut, SearchOut, TopIssuesOut, area_full_name, clean_highlight
 from api.services import build_top, resolve_area, select_period_key
 from langnghe.records import CITY_AREA_ID, to_city_time
@@ -45,6 +48,7 @@ UI: dict[str, dict[str, str]] = {
         "search_in": "trong khu vực đang chọn", "error": "Lỗi", "loading": "Đang tải…",
         "language": "English", "language_href": "en", "api_docs": "Tài liệu API",
         "footer": "Dữ liệu công khai; mã nguồn mở.", "old_hcmc": "TP.HCM cũ",
+        "export": "Xuất kết quả",
     },
     "en": {
         "title": "Lắng Nghe — Ho Chi Minh City residents' voices",
@@ -64,15 +68,17 @@ UI: dict[str, dict[str, str]] = {
         "search_in": "in the selected area", "error": "Error", "loading": "Loading…",
         "language": "Tiếng Việt", "language_href": "vi", "api_docs": "API docs",
         "footer": "Public data; open source.", "old_hcmc": "former HCMC",
+        "export": "Export results",
     },
 }
 
 SCORE_PARTS: dict[str, dict[str, str]] = {
     "vi": {"volume": "Số lượt nhắc", "sources": "Độ đa dạng nguồn", "negativity": "Mức tiêu cực",
-           "growth": "Tăng trưởng", "recency": "Độ mới", "severity": "Mức nghiêm trọng",
+           "growth": "Tăng trưởng", "recency": "Độ mới", "severity": "Mức nghiêm trọng", "reach": "Độ lan tỏa",
            "engagement": "Tương tác"},
     "en": {"volume": "Volume", "sources": "Source diversity", "negativity": "Negativity",
-           "growth": "Growth", "recency": "Recency", "severity": "Severity", "engagement": "Engagement"},
+           "growth": "Growth", "recency": "Recency", "severity": "Severity", "engagement": "Engagement",
+           "reach": "Reach"},
 }
 
 _NUMBER = re.compile(r"(\d+)")
@@ -88,14 +94,18 @@ def display_name(area: Any) -> str:
     return area_full_name(area)
 
 
-def area_groups(areas: AreaCatalog, lang: str) -> list[dict[str, Any]]:
+def area_groups(areas: AreaCatalog, lang: str,
+                allowed: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
     """Areas for the selector: the city, the former district-level units, the current wards and
-    communes; the last two grouped by the province they belonged to before 1 July 2025."""
+    communes; the last two grouped by the province they belonged to before 1 July 2025. Only
+    the areas `allowed` accepts (the caller's scope) are listed."""
     ui = UI[lang]
     city: list[Any] = []
     former: dict[str, list[Any]] = {}
     current: dict[str, list[Any]] = {}
     for area in areas.all():
+        if allowed is not None and not allowed(area.id):
+            continue
         province = getattr(area, "former_province", None) or ""
         if area.level == "city":
             city.append(area)
@@ -103,7 +113,7 @@ def area_groups(areas: AreaCatalog, lang: str) -> list[dict[str, Any]]:
             former.setdefault(province, []).append(area)
         elif area.level == "ward":
             current.setdefault(province, []).append(area)
-    groups: list[dict[str, Any]] = [{"label": ui["city_group"], "areas": city}]
+    groups: list[dict[str, Any]] = [{"label": ui["city_group"], "areas": city}] if city else []
     for title, table in ((ui["fd_group"], former), (ui["ward_group"], current)):
         for province in sorted(table, key=lambda p: (p != "", _natural(p))):
             where = province or ui["old_hcmc"]
@@ -148,16 +158,20 @@ def dashboard(
     request: Request,
     store: StoreDep,
     areas: AreasDep,
-    area: str = CITY_AREA_ID,
+    user: PageUser,
+    area: str | None = None,
     period: str = "day",
     date: str | None = None,
     lang: str = "vi",
     q: str | None = None,
 ) -> HTMLResponse:
     """The dashboard page; the top-10 and the first page of a search are rendered on the server,
-    and a small script refreshes them through the API without reloading."""
+    and a small script refreshes them through the API without reloading. It holds to the
+    caller's scope: an area account sees its areas only, a department account its issues."""
     lang = "en" if lang == "en" else "vi"
-    area, period = area[:64], period if period in ("day", "week") else "day"
+    scope = user.scope
+    area = (area or scope.home_area or CITY_AREA_ID)[:64]
+    period = period if period in ("day", "week") else "day"
     q = (q or "").strip()[:500]
     error: str | None = None
     status = 200
@@ -165,10 +179,14 @@ def dashboard(
     results: SearchOut | None = None
     try:
         found = resolve_area(areas, area)
+        if not scope.allows_area(area):
+            raise HTTPException(403, detail="Không có quyền xem khu vực này / this area is outside your scope")
         key = select_period_key(store, period, (date or "")[:10] or None)
         top = build_top(store, found, period, key)
+        if not scope.unrestricted:
+            top.issues = [it for it in top.issues if scope.allows_issue(store.get_issue(it.issue_id))]
         if q:
-            page = store.search(q, mention_filters(area=area), limit=20)
+            page = store.search(q, scope.restrict(mention_filters(area=area)), limit=20)
             results = SearchOut(total=page.total, page=1, page_size=20,
                                 items=[MentionOut.from_mention(h.mention, h.highlight) for h in page.hits])
     except (HTTPException, RequestValidationError) as exc:
@@ -176,7 +194,8 @@ def dashboard(
         status = exc.status_code if isinstance(exc, HTTPException) else 422
     context = {
         "lang": lang, "ui": UI[lang], "labels": labels(lang), "parts": SCORE_PARTS[lang],
-        "groups": area_groups(areas, lang), "area": area, "period": period, "date": date or "",
+        "groups": area_groups(areas, lang, scope.allows_area), "area": area,
+        "nav_ui": t(lang), "nav": "top", "period": period, "date": date or "",
         "q": q, "top": top, "results": results, "error": error,
         "data": {"ui": UI[lang], "labels": labels(lang), "parts": SCORE_PARTS[lang], "lang": lang},
     }

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import BaseModel, Field
 
 from api.accounts_store import AccountError, User
 from api.auth.deps import AccountsDep, AdminUser
 from api.auth.models import Role
 from api.deps import AreasDep
+
+RecordId = Annotated[int, Path(ge=1, le=2**53, description="Record id")]
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -42,7 +45,8 @@ class UserIn(BaseModel):
     name: str = Field(default="", max_length=200)
     department: str | None = Field(default=None, max_length=64, description="For role=department")
     area_id: str | None = Field(default=None, max_length=64, description="For role=area")
-    emerging_alerts: bool = True
+    emerging_alerts: bool | None = Field(default=None, description="E-mail emerging issues in scope "
+                                         "(default: on for department and area accounts)")
 
 
 class UserPatch(BaseModel):
@@ -81,13 +85,13 @@ def create_user(body: UserIn, _: AdminUser, accounts: AccountsDep, areas: AreasD
 
 
 @router.get("/{user_id}", response_model=UserOut, summary="One account", responses={404: {}})
-def get_user(user_id: int, _: AdminUser, accounts: AccountsDep) -> UserOut:
+def get_user(user_id: RecordId, _: AdminUser, accounts: AccountsDep) -> UserOut:
     return UserOut.of(_found(accounts.get_user(user_id)))
 
 
 @router.patch("/{user_id}", response_model=UserOut, summary="Change an account",
               responses={400: {}, 404: {}})
-def update_user(user_id: int, body: UserPatch, admin: AdminUser, accounts: AccountsDep,
+def update_user(user_id: RecordId, body: UserPatch, admin: AdminUser, accounts: AccountsDep,
                 areas: AreasDep) -> UserOut:
     """Change role, scope, name, alerts or status, or reset the password; a change of role or
     scope, a deactivation and a password reset end the account's sessions."""
@@ -106,7 +110,7 @@ def update_user(user_id: int, body: UserPatch, admin: AdminUser, accounts: Accou
 
 
 @router.delete("/{user_id}", status_code=204, summary="Delete an account", responses={400: {}, 404: {}})
-def delete_user(user_id: int, admin: AdminUser, accounts: AccountsDep) -> Response:
+def delete_user(user_id: RecordId, admin: AdminUser, accounts: AccountsDep) -> Response:
     if user_id == admin.user_id:
         raise HTTPException(400, detail="Không tự xóa tài khoản / you cannot delete yourself")
     if not accounts.delete_user(user_id):

@@ -73,7 +73,9 @@
     var li = el("li", { class: "issue" });
     li.appendChild(el("div", { class: "rank", "aria-hidden": "true" }, it.rank));
     var body = el("div", { class: "body" });
-    body.appendChild(el("h3", { class: "label" }, it.label));
+    var h3 = el("h3", { class: "label" });
+    h3.appendChild(el("a", { href: "/issues/" + encodeURIComponent(it.issue_id) + "?lang=" + data.lang }, it.label));
+    body.appendChild(h3);
     var tags = el("p", { class: "tags" });
     tags.appendChild(el("span", { class: "tag topic", title: ui.topic }, labels.topic[it.topic] || it.topic || ""));
     if (it.department) tags.appendChild(el("span", { class: "tag dept", title: ui.department }, labels.department[it.department] || it.department));
@@ -179,6 +181,12 @@
     if (area && area !== "hcmc") params.set("area", area);
     var status = document.getElementById("search-status");
     status.textContent = ui.loading;
+    var exportParams = new URLSearchParams({ q: q });
+    if (area && area !== "hcmc") exportParams.set("area", area);
+    ["csv", "json"].forEach(function (fmt) {
+      exportParams.set("format", fmt);
+      document.getElementById("export-" + fmt).setAttribute("href", "/api/v1/mentions/export?" + exportParams.toString());
+    });
     try {
       var res = await getJSON("/api/v1/mentions/search?" + params.toString());
       showError("");

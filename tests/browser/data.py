@@ -113,10 +113,7 @@ def scenario_mentions(end_day: date = END_DAY, seed: int = 7) -> list[Mention]:
                 url = f"https://{source.replace(':', '-').replace('/', '-')}/{sc.key}-{day:%Y%m%d}-{k}.html"
                 published = datetime.combine(day, time(6 + (k * 3) % 15, rng.randrange(60)), VN)
                 roll = rng.random()
-                if roll < sc.negative:
-                    sentiment = "negative"
-                else:
-                    sentiment = "positive" if sc.positive else "neutral"
+                sentiment = "negative" if roll < sc.negative else "positive" if sc.positive else "neutral"
                 title = sc.titles[(offset + k) % len(sc.titles)]
                 out.append(Mention(
                     id=mention_id(url), source=source, url=url, title=title,

