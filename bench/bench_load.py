@@ -51,9 +51,10 @@ def percentile(values: list[float], p: float) -> float:
 
 def prepare(db: Path, mentions: int) -> str:
     """Fill the store (when smaller than asked) and return a fresh API key."""
-    from api.cli_accounts import open_accounts
-    from api.auth.models import Role
     from bench_api import generate
+
+    from api.auth.models import Role
+    from api.cli_accounts import open_accounts
     from nlp.ranking import update_rankings
     from storage.sqlite import SQLiteStore
 

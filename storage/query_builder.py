@@ -264,14 +264,16 @@ def compile_filters(filters: Filters | None) -> dict[str, Any]:
         return MATCH_ALL
     if "conditions" in filters:
         parts = [compile_filters(c) for c in filters["conditions"]]
-        op = filters["operator"]
-        if op == "AND":
+        logic = filters["operator"]
+        if logic == "AND":
             return {"bool": {"filter": parts}} if parts else MATCH_ALL
-        if op == "OR":
+        if logic == "OR":
             return {"bool": {"should": parts, "minimum_should_match": 1}} if parts else MATCH_NONE
         return {"bool": {"must_not": [{"bool": {"filter": parts}}]}} if parts else MATCH_NONE
-    name, op, value = filters["field"], filters["operator"], filters.get("value")
-    field = _FIELD_NAMES.get(name, name)
+    name: str = filters["field"]
+    op: str = filters["operator"]
+    value: Any = filters.get("value")
+    field: str = _FIELD_NAMES.get(name, name)
     if name == "area":
         values = list(value) if op in ("in", "not in") else [value]
         values = [_value("area", v, nullable=False) for v in values]

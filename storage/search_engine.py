@@ -156,9 +156,10 @@ def parse_store_url(url: str) -> StoreURL:
         name, scheme = scheme.split("+", 1)
         if name not in qb.FLAVORS:
             raise ValueError(f"unknown search engine {name!r} in store URL; expected one of {qb.FLAVORS}")
-        flavor = name  # type: ignore[assignment]
+        flavor = "opensearch" if name == "opensearch" else "elasticsearch"
     elif scheme in qb.FLAVORS:
-        flavor, scheme = scheme, "http"  # type: ignore[assignment]
+        flavor = "opensearch" if scheme == "opensearch" else "elasticsearch"
+        scheme = "http"
     if scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"not a search-engine URL: {urllib.parse.urlsplit(url)._replace(netloc='…').geturl()}")
     query = dict(urllib.parse.parse_qsl(parts.query))
@@ -201,8 +202,8 @@ def connect(url: str, **kwargs: Any) -> SearchEngineStore:
         client = _OpenSearchClient(parsed.http_url, verify_certs=parsed.verify_certs)
     else:
         client = _ElasticsearchClient(parsed.http_url, verify_certs=parsed.verify_certs)
-    options = dict(prefix=parsed.prefix, icu=parsed.icu, shards=parsed.shards, replicas=parsed.replicas,
-                   vector_dims=parsed.vector_dims)
+    options: dict[str, Any] = dict(prefix=parsed.prefix, icu=parsed.icu, shards=parsed.shards,
+                                   replicas=parsed.replicas, vector_dims=parsed.vector_dims)
     options.update(kwargs)
     return SearchEngineStore(client, **options)
 
@@ -330,8 +331,7 @@ class SearchEngineStore:
         self._request("PUT", f"/_index_template/{self.prefix}-mentions",
                       qb.mention_template(self.prefix, self.flavor, **self._template))
         concrete = {self.mentions: f"{self.mentions}-000001"}
-        for kind, alias in (("issues", self.issues), ("rankings", self.rankings),
-                            ("periods", self.periods), ("state", self.state)):
+        for alias in (self.issues, self.rankings, self.periods, self.state):
             concrete[alias] = f"{alias}-v1"
         for alias, index in concrete.items():
             if self._alias_exists(alias):

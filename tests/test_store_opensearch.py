@@ -22,7 +22,7 @@ from storage.migrate import migrate
 from storage.search_engine import SearchEngineStore, connect
 from storage.sqlite import SQLiteStore
 from tests.opensearch_node import NodeUnavailable, OpenSearchNode
-from tests.store_contract import T0, StoreContract, corpus, enriched, make_mention
+from tests.store_contract import T0, StoreContract, enriched, make_mention
 
 pytestmark = pytest.mark.integration
 
@@ -148,7 +148,8 @@ def test_same_answers_as_sqlite(shared_store: SearchEngineStore, sqlite_store: S
     newest = shared_store.search(None, mention_filters(area="hcmc"), limit=50, offset=20)
     assert [h.mention.id for h in newest.hits] == [
         h.mention.id for h in sqlite_store.search(None, mention_filters(area="hcmc"), limit=50, offset=20).hits]
-    assert [m.id for m in shared_store.unprocessed_mentions(30)] == [m.id for m in sqlite_store.unprocessed_mentions(30)]
+    assert [m.id for m in shared_store.unprocessed_mentions(30)] == [
+        m.id for m in sqlite_store.unprocessed_mentions(30)]
 
 
 def test_aggregations_match_the_generic_ones(shared_store: SearchEngineStore, sqlite_store: SQLiteStore) -> None:
@@ -209,7 +210,8 @@ def test_bulk_load_without_refresh(fresh_store: SearchEngineStore) -> None:
     fresh_store.refresh()
     assert fresh_store.count_mentions() == 3000
     assert fresh_store.search("ngap").total == 3000
-    assert fresh_store.write_mentions(make_mention(f"b{i:05d}", text=f"ngập {i}") for i in range(3000)).unchanged == 3000
+    again = fresh_store.write_mentions(make_mention(f"b{i:05d}", text=f"ngập {i}") for i in range(3000))
+    assert again.unchanged == 3000
 
 
 # -- migration

@@ -18,7 +18,7 @@ from tests.redis_node import RedisNode, RedisUnavailable
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-LOCAL = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
+LOCAL = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
          "LOG_LEVEL": "INFO"}
 
 
@@ -39,14 +39,14 @@ def _crawler(redis_url: str, db: Path, feeds: list[str], log: Path) -> subproces
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen(
         [sys.executable, "-m", "workers.cli", "crawl", "--redis", redis_url, "--store", str(db),
-         "--feeds", ",".join(feeds), "--key", "test:news", "--idle", "3", "--settings-json", json.dumps(LOCAL)],
+         "--feeds", ",".join(feeds), "--key", "test:news", "--idle", "1", "--settings-json", json.dumps(LOCAL)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=open(log, "wb"))  # noqa: SIM115
 
 
 def test_two_crawlers_share_the_queue_and_fetch_each_article_once(tmp_path: Path, redis_url: str) -> None:
     db = tmp_path / "store.sqlite3"
     SQLiteStore(db).close()
-    with serve_generated(30, ("tuoitre", "thanhnien"), delay=0.05) as site:
+    with serve_generated(30, ("tuoitre", "thanhnien"), delay=0.25) as site:
         procs = [_crawler(redis_url, db, site.feed_urls(), tmp_path / f"crawl-{i}.log") for i in range(2)]
         stats = []
         for i, p in enumerate(procs):

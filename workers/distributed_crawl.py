@@ -78,8 +78,7 @@ class DistributedNewsSpider(NewsSpider):
         return request.replace(dont_filter=False)
 
     def _on_idle(self, spider: scrapy.Spider) -> None:
-        scheduler = self.crawler.engine.slot.scheduler if self.crawler.engine and self.crawler.engine.slot else None
-        queued = len(scheduler) if scheduler is not None else 0  # type: ignore[arg-type]
+        queued = _queued(self.crawler)
         now = time.monotonic()
         if queued:
             self._idle_since = None
@@ -89,6 +88,19 @@ class DistributedNewsSpider(NewsSpider):
         if now - self._idle_since < self.idle_close_s:
             raise DontCloseSpider
         self.logger.info("shared queue empty for %.0f s: closing", now - self._idle_since)
+
+
+def _queued(crawler: Crawler) -> int:
+    """Requests waiting in the shared Redis queue (scrapy-redis' scheduler has a length)."""
+    engine = crawler.engine
+    scheduler = getattr(engine, "scheduler", None)  # Scrapy 2.19+
+    if scheduler is None and engine is not None:
+        slot = getattr(engine, "slot", None) or getattr(engine, "_slot", None)
+        scheduler = getattr(slot, "scheduler", None)
+    try:
+        return len(scheduler) if scheduler is not None else 0
+    except TypeError:  # a scheduler without a length: ask whether it has anything pending
+        return int(bool(scheduler.has_pending_requests()))  # type: ignore[union-attr]
 
 
 class StoreURLMentionPipeline(MentionPipeline):

@@ -23,7 +23,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -118,7 +117,8 @@ class NLPWorker:
             heartbeat.stopped.set()
             self.leases.release(claimed, token)
 
-    def run(self, *, idle_sleep: float = 2.0, exit_when_idle: bool = False, max_batches: int | None = None) -> WorkerStats:
+    def run(self, *, idle_sleep: float = 2.0, exit_when_idle: bool = False,
+            max_batches: int | None = None) -> WorkerStats:
         """Work until stopped (or until nothing is left, with `exit_when_idle`)."""
         idle_rounds = 0
         while not self._stop.is_set():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from langnghe.records import Mention, mention_id
@@ -127,7 +128,18 @@ def scenario_mentions(end_day: date = END_DAY, seed: int = 7) -> list[Mention]:
 
 
 def populate(store: Store, end_day: date = END_DAY) -> dict[str, object]:
-    """Write the scenario mentions and run the rank job over the whole span; returns its summary."""
-    store.write_mentions(scenario_mentions(end_day))
+    """Write the scenario mentions and run the rank job over the whole span (issue discovery on
+    words alone, upkeep with small LSA vectors: the sentence encoder would take minutes on CI's
+    CPUs); returns its summary."""
+    mentions = scenario_mentions(end_day)
+    store.write_mentions(mentions)
     now = datetime.combine(end_day, time(23, 0), VN)
-    return update_rankings(store, now=now, days=DAYS)
+    extra: dict[str, Any] = {}
+    try:
+        from nlp.discovery import DiscoveryConfig, LsaEmbedder
+    except ImportError:  # the rank job before issue discovery had a configuration
+        pass
+    else:  # vectors for issue upkeep: LSA fitted on these texts, not the (slow) sentence encoder
+        extra["config"] = DiscoveryConfig(backend="lexical")
+        extra["embedder"] = LsaEmbedder(n_components=32).fit([m.content for m in mentions])
+    return update_rankings(store, now=now, days=DAYS, **extra)
