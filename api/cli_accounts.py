@@ -63,12 +63,12 @@ def cmd_user(args: argparse.Namespace) -> int:
     try:
         if args.user_command == "create":
             try:
-                user = accounts.create_user(args.email, read_password(), Role(args.role), name=args.name or "",
+                created = accounts.create_user(args.email, read_password(), Role(args.role), name=args.name or "",
                                             department=args.department, area_id=args.area, areas=_areas())
             except AccountError as exc:
                 print(str(exc), file=sys.stderr)
                 return 2
-            print(f"Đã tạo tài khoản #{user.id} {user.email} ({user.role.value}) / account created")
+            print(f"Đã tạo tài khoản #{created.id} {created.email} ({created.role.value}) / account created")
         elif args.user_command == "list":
             for u in accounts.list_users():
                 scope = u.department or u.area_id or ""
@@ -96,7 +96,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_user_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_user_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `user` and its subcommands to the `langnghe` parser."""
     user = sub.add_parser("user", help="manage accounts (create, list, password, deactivate, api-key)")
     user.add_argument("--db", type=Path, default=None, help="database file (default: the configured one)")
@@ -168,7 +168,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_schedule_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_schedule_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("schedule", help="run crawl → process → rank → alerts on a schedule")
     p.add_argument("--db", type=Path, default=None)
     p.add_argument("--models-dir", type=Path, default=None)

@@ -211,7 +211,7 @@ def pipeline_runner(stages: Sequence[tuple[str, Callable[[], Any]]]) -> Callable
 def default_stages(store: Any, db_path: Path, feeds: list[str], models_dir: Path, *,
                    accounts: Any = None, areas: Any = None,
                    digest: Callable[[], Any] | None = None) -> list[tuple[str, Callable[[], Any]]]:
-    """crawl → process → rank → saved-search alerts (→ digest when given)."""
+    """crawl → process → rank → saved-search alerts → emerging-issue alerts (→ digest when given)."""
     from langnghe import jobs
 
     stages: list[tuple[str, Callable[[], Any]]] = []
@@ -223,6 +223,18 @@ def default_stages(store: Any, db_path: Path, feeds: list[str], models_dir: Path
         from api.alerts import check_saved_searches
 
         stages.append(("alerts", lambda: check_saved_searches(store, accounts, areas=areas)))
+        import importlib.util
+
+        if importlib.util.find_spec("nlp.alerts_events") is not None:  # the detector is optional
+
+            def emerging() -> Any:
+                from api.alerts import notify_emerging
+                from langnghe.records import utcnow
+                from nlp.alerts_events import detect_emerging
+
+                return notify_emerging(store, detect_emerging(store, utcnow()), accounts=accounts, areas=areas)
+
+            stages.append(("emerging", emerging))
     if digest is not None:
         stages.append(("digest", digest))
     return stages

@@ -112,7 +112,8 @@ def main() -> None:
         print(f"ranking job (group + rank 14 days): {time.perf_counter() - t0:.1f}s {summary}")
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(store, auth_required=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)

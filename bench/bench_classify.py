@@ -1,6 +1,7 @@
 """Classification throughput (mentions/s) for comment-length and article-length texts.
 
     python bench/bench_classify.py [--seconds 8] [--batch-size 256] [--models models]
+                                   [--backends linear,hybrid]
 
 Texts are synthesised from a fixed vocabulary of civic Vietnamese sentences (seeded), so the run
 needs no shared data. Measures the classifier heads alone and classify_file end to end (with the
@@ -51,7 +52,7 @@ def make_texts(n: int, words: int, seed: int) -> list[str]:
 
 
 def measure(models: TextClassifiers, texts: list[str], batch_size: int, seconds: float) -> float:
-    models.predict(texts[:batch_size], batch_size=batch_size)  # warm-up
+    models.predict(texts[:8], batch_size=batch_size)  # warm-up
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         models.predict(texts, batch_size=batch_size)
@@ -59,14 +60,14 @@ def measure(models: TextClassifiers, texts: list[str], batch_size: int, seconds:
     return done / (time.perf_counter() - start)
 
 
-def measure_file(texts: list[str], models_dir: Path, batch_size: int) -> float:
+def measure_file(texts: list[str], models_dir: Path, batch_size: int, backend: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
         inp.write_text("".join(json.dumps({"id": str(i), "text": t}, ensure_ascii=False) + "\n"
                                for i, t in enumerate(texts)), encoding="utf-8")
-        classify_file(inp, out, models_dir, batch_size=batch_size)  # warm-up (loads the gazetteer)
+        classify_file(inp, out, models_dir, batch_size=batch_size, backend=backend)  # warm-up
         start = time.perf_counter()
-        n = classify_file(inp, out, models_dir, batch_size=batch_size)
+        n = classify_file(inp, out, models_dir, batch_size=batch_size, backend=backend)
         return n / (time.perf_counter() - start)
 
 
@@ -75,17 +76,22 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="time per measurement")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--models", type=Path, default=REPO / "models")
+    parser.add_argument("--backends", default="linear,hybrid",
+                        help="comma-separated: linear (n-gram heads), hybrid (+ encoder heads)")
     args = parser.parse_args()
-    models = TextClassifiers.load(args.models)
     rows = []
-    for label, words, n in (("comment (~20 words)", 20, 2048), ("article (~500 words)", 500, 512)):
-        texts = make_texts(n, words, seed=words)
-        heads = measure(models, texts, args.batch_size, args.seconds)
-        file_rate = measure_file(texts[: max(256, n // 4)], args.models, args.batch_size)
-        rows.append((label, heads, file_rate))
-    print(f"{'texts':<22} {'heads (mentions/s)':>20} {'classify_file (mentions/s)':>28}")
-    for label, heads, file_rate in rows:
-        print(f"{label:<22} {heads:>20,.0f} {file_rate:>28,.0f}")
+    for backend in args.backends.split(","):
+        models = TextClassifiers.load(args.models, backend=backend)
+        # the encoder path is ~100x slower: fewer texts, so that the run stays short
+        scale = 1 if backend == "linear" else 16
+        for label, words, n in (("comment (~20 words)", 20, 2048), ("article (~500 words)", 500, 512)):
+            texts = make_texts(max(16, n // scale), words, seed=words)
+            heads = measure(models, texts, args.batch_size, args.seconds)
+            file_rate = measure_file(texts[: max(16, len(texts) // 4)], args.models, args.batch_size, backend)
+            rows.append((backend, label, heads, file_rate))
+    print(f"{'backend':<8} {'texts':<22} {'heads (mentions/s)':>20} {'classify_file (mentions/s)':>28}")
+    for backend, label, heads, file_rate in rows:
+        print(f"{backend:<8} {label:<22} {heads:>20,.1f} {file_rate:>28,.1f}")
     return 0
 
 

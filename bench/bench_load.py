@@ -49,6 +49,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report the server's cost per request
+    independently of how busy the machine is."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def prepare(db: Path, mentions: int) -> str:
     """Fill the store (when smaller than asked) and return a fresh API key."""
     from bench_api import generate
@@ -137,7 +144,9 @@ def main() -> None:
         areas = ["hcmc", *[a.id for a in load_areas().all() if a.level != "city"]]
         paths = [f"/api/v1/issues/top?area={rng.choice(areas)}&period={rng.choice(['day', 'week'])}"
                  for _ in range(2000)]
+        cpu_before = cpu_seconds(server.pid)
         latencies, errors, elapsed = asyncio.run(load(base, key, args.rate, duration, paths, args.concurrency))
+        cpu = cpu_seconds(server.pid) - cpu_before
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -151,6 +160,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {args.rate:.0f} | {n / elapsed:.0f} | {n} | {errors} | {percentile(latencies, 50):.1f} | "
           f"{percentile(latencies, 95):.1f} | {percentile(latencies, 99):.1f} | {max(latencies):.1f} |")
+    per_request = cpu / max(n, 1) * 1000
+    load1 = os.getloadavg()[0]
+    print(f"\nserver CPU: {cpu:.1f}s for {n} requests = {per_request:.2f} ms/request "
+          f"(one free core serves about {1000 / max(per_request, 1e-9):.0f} req/s); "
+          f"load average during the run: {load1:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -58,14 +58,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_serve:
         store.close()
         return 0
+    from api.cli_accounts import ensure_demo_admin
+
+    print(ensure_demo_admin(db_path))
     return _serve(store, args.host, args.port)
 
 
 def _serve(store: SQLiteStore, host: str, port: int) -> int:
     import uvicorn
 
+    from api.logs import configure_logging
     from api.main import create_app
 
+    configure_logging()
     print(f"Dashboard: http://{host}:{port}/   API: http://{host}:{port}/docs", flush=True)
     uvicorn.run(create_app(store), host=host, port=port, log_level="warning")
     store.close()
@@ -301,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--shared", type=Path, default=shared_default)
         p.add_argument("--seed", type=int, default=0)
         p.set_defaults(func=func)
+
+    from api.cli_accounts import add_schedule_parser, add_user_parser
+
+    add_user_parser(sub)
+    add_schedule_parser(sub)
 
     model = sub.add_parser("model", help="train or evaluate the models")
     model_sub = model.add_subparsers(dest="model_command", required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +20,30 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     batch_size: int = 256
+
+    # accounts and sessions (docs/accounts.md); the secret key is generated into data_dir if unset
+    secret_key: SecretStr | None = None
+    auth_required: bool = True
+    session_hours: float = 12
+    cookie_secure: bool = False
+    metrics_public: bool = False
+    public_url: str = "http://127.0.0.1:8000"
+    webhook_allow_private: bool = False
+
+    # e-mail (briefings, digests, alerts)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Lắng Nghe <no-reply@localhost>"
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False
+    smtp_timeout: float = 20.0
+
+    # crawling (docs/crawling.md). Social platform credentials are the operator's and are read
+    # from LANGNGHE_FACEBOOK_ACCESS_TOKEN / LANGNGHE_YOUTUBE_API_KEY by crawlers.social, never committed.
+    sources_file: Path | None = None
+    recrawl_hours: float = 48
 
     @property
     def database(self) -> Path:

@@ -87,8 +87,12 @@ def _default_resolver() -> _Resolver:
 
 
 def classify_file(input_path: Path, output_path: Path, models_dir: Path | None = None,
-                  batch_size: int = 256, resolver: _Resolver | None = None) -> int:
+                  batch_size: int = 256, resolver: _Resolver | None = None,
+                  backend: str | None = None) -> int:
     """Classify every line of `input_path` into `output_path`; returns the number of lines written.
+
+    `backend`: ``linear`` (n-gram heads), ``hybrid`` (+ sentence-encoder heads) or ``encoder``;
+    default ``$LANGNGHE_CLASSIFIER_BACKEND``, else the artifacts' default (see docs/models.md).
 
     Raises ``ValueError`` (``InputError``) naming the line of a malformed input line, and
     ``FileNotFoundError`` when the input or the trained models are missing.
@@ -100,7 +104,7 @@ def classify_file(input_path: Path, output_path: Path, models_dir: Path | None =
         from langnghe.config import get_settings
 
         models_dir = get_settings().models_dir
-    models = TextClassifiers.load(models_dir)
+    models = TextClassifiers.load(models_dir, backend=backend)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output_path.name}.", suffix=".tmp", dir=output_path.parent)
     written = 0

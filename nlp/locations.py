@@ -395,7 +395,7 @@ class LocationResolver:
         if not text:
             return []
         toks = _tokens(text)
-        matches = self._find(text, toks)
+        matches = self._extend_lists(toks, self._find(text, toks))
         ctx_fds: list[tuple[int, str]] = []  # (char position, fd) of district mentions
         hcmc_ctx = bdvt_ctx = outside_ctx = False
         for m in matches:
@@ -459,6 +459,50 @@ class LocationResolver:
                 loc = self._street_location(span, m, e, ctx_set, bdvt_ctx, hcmc_ctx, outside_ctx)
             if loc is not None:
                 out.append(loc)
+        return out
+
+    def _extend_lists(self, toks: list[_Tok], matches: list[_Match]) -> list[_Match]:
+        """District lists after a numbered cue: "các quận 6, 8, 11", "quận 3, 5 và 10", "Q.1, 3".
+
+        Each further number becomes a district mention of its own. Accepted when the list is
+        plural ("các"/"những" before the cue, or a "và"/"and" before its last number) or ends the
+        clause, so that "quận 7, 2 người bị thương" does not make "2" a district."""
+        out: list[_Match] = []
+        taken = {t for m in matches for t in range(m.i, m.j)}
+        for m in matches:
+            out.append(m)
+            e = m.entry
+            if e.kind != "fd" or not e.cued or m.j - m.i != 2 or not toks[m.j - 1].folded.isdigit():
+                continue
+            cue = toks[m.i].folded
+            numbers: list[int] = []  # token indices of the further numbers
+            k, saw_and = m.j - 1, False
+            while k + 1 < len(toks) and (k + 1) not in taken:
+                gap = toks[k].gap_next.strip()
+                nxt = toks[k + 1]
+                if gap in (",", ";") and nxt.folded.isdigit():
+                    k += 1
+                elif gap == "" and nxt.folded in ("va", "hay", "hoac") and k + 2 < len(toks) \
+                        and toks[k + 1].gap_next.strip() == "" and toks[k + 2].folded.isdigit():
+                    k += 2
+                    saw_and = True
+                else:
+                    break
+                key = (cue, toks[k].folded)
+                if key not in self._table or not any(x.kind == "fd" for x in self._table[key]):
+                    break
+                numbers.append(k)
+            if not numbers:
+                continue
+            before = toks[m.i - 1].folded if m.i > 0 else ""
+            last = toks[numbers[-1]]
+            ends_clause = numbers[-1] + 1 >= len(toks) or last.gap_next.strip()[:1] in (",", ".", ";", ")", ":")
+            if not (before in ("cac", "nhung") or saw_and or ends_clause):
+                continue
+            for k in numbers:
+                fd_entry = next(x for x in self._table[(cue, toks[k].folded)] if x.kind == "fd")
+                out.append(_Match(k, k + 1, toks[k].start, toks[k].end, fd_entry))
+        out.sort(key=lambda x: x.start)
         return out
 
     def areas_for(self, locations: list[Location]) -> list[str]:

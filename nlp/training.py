@@ -642,16 +642,122 @@ def model_card(meta: dict[str, Any], scores: dict[str, Any], models_dir: Path) -
     return "\n".join(parts)
 
 
+# -- evaluation gate (trafilatura style) ------------------------------------------------------
+
+BASELINE_FILE = "baseline.json"
+DEFAULT_TOLERANCE = 0.005  # rounding/platform noise allowed below a floor
+DEFAULT_MARGIN = 0.01  # a new floor sits this far below the measured figure
+
+
+class GateError(ValueError):
+    """A score below its floor, or a floor that would be lowered without an explicit reason."""
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """The gate file: ``floors`` (flat key → minimum), ``tolerance`` and the ``history`` of changes."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data.get("floors"), dict):
+        raise GateError(f"{path}: no `floors` object")
+    data.setdefault("history", [])
+    data.setdefault("tolerance", DEFAULT_TOLERANCE)
+    return data
+
+
+def check_floors(flat_scores: dict[str, float], baseline: dict[str, Any]) -> list[str]:
+    """Every floor the scores miss (a floor whose figure was not computed counts as missed)."""
+    tol = float(baseline.get("tolerance", DEFAULT_TOLERANCE))
+    failures = []
+    for key, floor in sorted(baseline["floors"].items()):
+        value = flat_scores.get(key)
+        if value is None:
+            failures.append(f"{key}: not computed (floor {floor:.3f})")
+        elif value < float(floor) - tol:
+            failures.append(f"{key}: {value:.4f} < floor {float(floor):.3f}")
+    return failures
+
+
+def update_baseline(path: Path, flat_scores: dict[str, float], *, allow_lower: bool = False,
+                    reason: str | None = None, margin: float = DEFAULT_MARGIN) -> list[dict[str, Any]]:
+    """Raise floors to ``score - margin`` (never lower them) and add floors for new figures.
+
+    A figure below its current floor is an error unless `allow_lower` is set with a `reason`;
+    then the floor is lowered and the change is recorded in the file's history with the reason.
+    Returns the changes made (also appended to the history)."""
+    path = Path(path)
+    base = load_baseline(path) if path.exists() else {"floors": {}, "history": [],
+                                                      "tolerance": DEFAULT_TOLERANCE}
+    if allow_lower and not (reason and reason.strip()):
+        raise GateError("lowering a floor needs a reason (--reason)")
+    floors: dict[str, float] = base["floors"]
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    changes: list[dict[str, Any]] = []
+    lowered: list[str] = []
+    for key, value in sorted(flat_scores.items()):
+        proposed = round(max(0.0, value - margin), 3)
+        old = floors.get(key)
+        if old is None or proposed > old:
+            changes.append({"at": stamp, "key": key, "old": old, "new": proposed, "reason": "raised"})
+        elif value < old - float(base["tolerance"]):
+            lowered.append(f"{key}: {value:.4f} < floor {old:.3f}")
+            if allow_lower:
+                changes.append({"at": stamp, "key": key, "old": old, "new": proposed, "reason": reason})
+    if lowered and not allow_lower:
+        raise GateError("scores below their floors (use --allow-lower with --reason to accept): "
+                        + "; ".join(lowered))
+    for c in changes:
+        floors[c["key"]] = c["new"]
+    base["floors"] = dict(sorted(floors.items()))
+    base["history"] = list(base["history"]) + changes
+    path.write_text(json.dumps(base, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return changes
+
+
+def silently_lowered(current: dict[str, Any], previous: dict[str, Any]) -> list[str]:
+    """Floors of `current` lower than in `previous` (or removed) with no history entry giving a reason."""
+    problems = []
+    reasons = {(h.get("key"), h.get("new")) for h in current.get("history", [])
+               if h.get("reason") and h.get("reason") != "raised"}
+    for key, old in previous.get("floors", {}).items():
+        new = current.get("floors", {}).get(key)
+        if new is None:
+            if (key, None) not in reasons:
+                problems.append(f"{key}: floor {old} removed without a recorded reason")
+        elif new < old and (key, new) not in reasons:
+            problems.append(f"{key}: floor lowered {old} -> {new} without a recorded reason")
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m nlp.training [SHARED_DIR] [MODELS_DIR]``."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """``python -m nlp.training [train|eval] [SHARED_DIR] [MODELS_DIR] [--update-baseline]
+    [--allow-lower --reason TEXT]`` (no sub-command: train)."""
+    import argparse
+
     from langnghe.config import REPO_ROOT
 
-    shared = Path(args[0]) if args else REPO_ROOT.parent / "shared"
-    models = Path(args[1]) if len(args) > 1 else REPO_ROOT / "models"
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args and args[0] in ("train", "eval") else "train"
+    parser = argparse.ArgumentParser(prog=f"python -m nlp.training {command}")
+    parser.add_argument("shared", nargs="?", type=Path, default=REPO_ROOT.parent / "shared")
+    parser.add_argument("models", nargs="?", type=Path, default=REPO_ROOT / "models")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="raise the floors of models/baseline.json to the measured figures")
+    parser.add_argument("--allow-lower", action="store_true", help="accept lower figures (needs --reason)")
+    parser.add_argument("--reason", default=None)
+    opts = parser.parse_args(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    scores = train(shared, models)
-    print(json.dumps(scores["headline"], indent=2))
+    scores = train(opts.shared, opts.models) if command == "train" else evaluate(opts.shared, opts.models)
+    flat = flat_headline(scores)
+    print(json.dumps(flat, indent=2))
+    baseline = opts.models / BASELINE_FILE
+    if opts.update_baseline:
+        changes = update_baseline(baseline, flat, allow_lower=opts.allow_lower, reason=opts.reason)
+        print(f"{len(changes)} floor(s) changed in {baseline}")
+        return 0
+    if baseline.exists():
+        failures = check_floors(flat, load_baseline(baseline))
+        for f in failures:
+            print(f"BELOW FLOOR {f}", file=sys.stderr)
+        return 1 if failures else 0
     return 0
 
 

@@ -344,8 +344,8 @@ class SearchEngineStore:
             except EngineError as exc:  # created meanwhile by another process
                 if exc.status != 400 or "already_exists" not in str(exc):
                     raise
-        self._request("GET", "/_cluster/health", params={
-            "wait_for_status": "yellow", "index": ",".join(concrete)})  # server-side 30 s limit
+        self._request("GET", f"/_cluster/health/{','.join(concrete.values())}",
+                      params={"wait_for_status": "yellow"})  # the server waits up to 30 s
 
     def _alias_exists(self, alias: str) -> bool:
         try:

@@ -30,8 +30,8 @@ from api.alerts import (
     verify_signature,
 )
 from api.auth.deps import app_accounts
-from api.main import create_app
 from api.mailer import MailerNotConfigured, MailError, SmtpConfig, send_email
+from api.main import create_app
 from langnghe.records import Issue, Mention, mention_id
 from nlp.areas import load_areas
 from storage.sqlite import SQLiteStore
@@ -40,6 +40,16 @@ from tests.auth_helpers import PASSWORD, add_user, bearer
 pytestmark = pytest.mark.integration
 AREAS = load_areas()
 TAN_HUNG = "w:27475"
+
+
+def part_text(msg: Message, content_type: str) -> str:
+    """The decoded text of the first part of `msg` with this content type."""
+    for part in msg.walk():
+        if part.get_content_type() == content_type:
+            data = part.get_payload(decode=True)
+            assert isinstance(data, bytes)
+            return data.decode(part.get_content_charset() or "utf-8")
+    raise AssertionError(f"no {content_type} part")
 
 
 def free_port() -> int:
@@ -131,8 +141,8 @@ def test_send_email_through_a_real_smtp_server(smtp: tuple[SmtpConfig, Inbox]) -
     assert rcpts == ["lanh.dao@langnghe.test"]
     assert str(email.header.make_header(email.header.decode_header(msg["Subject"]))) == "Bản tin tuần 47"
     parts = {p.get_content_type(): p for p in msg.walk()}
-    assert "Xin chào TP.HCM" in parts["text/plain"].get_payload(decode=True).decode("utf-8")
-    assert "<b>TP.HCM</b>" in parts["text/html"].get_payload(decode=True).decode("utf-8")
+    assert "Xin chào TP.HCM" in part_text(msg, "text/plain")
+    assert "<b>TP.HCM</b>" in part_text(msg, "text/html")
     assert parts["application/pdf"].get_filename() == "ban-tin.pdf"
     assert parts["application/pdf"].get_payload(decode=True) == b"%PDF-1.4 test"
 
@@ -179,8 +189,8 @@ def test_saved_search_alerts_new_mentions_once_by_email_and_signed_webhook(
         assert sorted(r for rcpts, _ in inbox.messages for r in rcpts) == ["phong.vien@langnghe.test",
                                                                            "tt@langnghe.test"]
         msg = inbox.messages[0][1]
-        text = next(p for p in msg.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
-        assert match.title in text.decode() and old.title not in text.decode() and tide.title not in text.decode()
+        text = part_text(msg, "text/plain")
+        assert match.title in text and old.title not in text and tide.title not in text
         (req_headers, body), = hook.requests
         assert verify_signature(secret, req_headers[TIMESTAMP_HEADER], body, req_headers[SIGNATURE_HEADER])
         assert not verify_signature("other secret", req_headers[TIMESTAMP_HEADER], body,
@@ -231,7 +241,7 @@ def test_alerts_hold_to_the_owners_scope(store: SQLiteStore, smtp: tuple[SmtpCon
                               fresh("tan-hung", "Ngập phường Tân Hưng", "Ngập.", areas=[TAN_HUNG])])
         report = check_saved_searches(store, accounts, areas=AREAS, settings=AlertSettings(smtp=config))
         assert report.items == 1
-        body = inbox.messages[0][1].get_payload()[0].get_payload(decode=True).decode()
+        body = part_text(inbox.messages[0][1], "text/plain")
         assert "Ngập phường Tân Hưng" in body and "Ngập Quận 3" not in body
 
 

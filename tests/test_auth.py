@@ -21,7 +21,7 @@ from api.auth.store import AccountError, AccountsStore
 from api.logs import JsonFormatter
 from api.main import create_app
 from storage.sqlite import SQLiteStore
-from tests.auth_helpers import ADMIN_EMAIL, PASSWORD, add_user, bearer, login, logged_in
+from tests.auth_helpers import ADMIN_EMAIL, PASSWORD, add_user, bearer, logged_in, login
 
 SECRET = b"k" * 32
 

@@ -23,6 +23,7 @@ from langnghe.records import Mention, mention_id, period_key, utcnow
 from nlp.pipeline import Normalizer, Pipeline, PipelineError, default_pipeline, process_pending
 from nlp.ranking import update_rankings
 from storage.sqlite import SQLiteStore
+from tests.auth_helpers import logged_in
 
 MODELS = REPO_ROOT / "models"
 pytestmark = pytest.mark.integration
@@ -103,6 +104,7 @@ def test_top10_through_the_api(chain) -> None:  # type: ignore[no-untyped-def]
     flood = next(m for m in store.iter_mentions() if "Nguyễn Hữu Cảnh" in m.title)
     week = period_key("week", flood.published_at)
     client = TestClient(create_app(store))
+    logged_in(client)
     body = client.get("/api/v1/issues/top", params={"area": "fd:binh-thanh", "period": "week",
                                                    "date": week}).json()
     top = body["issues"][0]

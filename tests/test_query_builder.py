@@ -201,3 +201,67 @@ def test_store_urls() -> None:
     assert str(sqlite_path("sqlite:////tmp/a.sqlite3")) == "/tmp/a.sqlite3"
     assert str(sqlite_path("sqlite:///var/a.sqlite3")) == "var/a.sqlite3"
     assert redact("opensearch+https://admin:s3cret@search:9200") == "opensearch+https://admin:***@search:9200"
+
+
+class _FlakyEngine:
+    """An EngineClient double: answers the store's setup calls, rejects bulk items once with 429,
+    and fails the first `down` requests as unreachable."""
+
+    flavor: qb.Flavor = "opensearch"
+
+    def __init__(self, down: int = 0) -> None:
+        self.down = down
+        self.bulk_bodies: list[str] = []
+        self.rejected: set[str] = set()
+
+    def request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
+                *, ndjson: bool = False) -> Any:
+        from storage.search_engine import EngineError
+
+        if self.down:
+            self.down -= 1
+            raise EngineError(0, "connection refused")
+        if path == "/_bulk":
+            self.bulk_bodies.append(body)
+            lines = body.strip().split("\n")
+            items = []
+            for action in lines[::2]:
+                op, meta = next(iter(json.loads(action).items()))
+                first = meta["_id"] not in self.rejected
+                self.rejected.add(meta["_id"])
+                items.append({op: {"_id": meta["_id"], "status": 429 if first else 201}})
+            return {"errors": True, "items": items}
+        if path.endswith("/_mget"):
+            return {"docs": [{"_id": i, "found": False} for i in body["ids"]]}
+        if method == "HEAD":
+            return True
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def test_bulk_retries_rejected_items_and_unreachable_engine() -> None:
+    from storage.search_engine import SearchEngineStore
+
+    engine = _FlakyEngine(down=2)
+    store = SearchEngineStore(engine, backoff=0.001)  # the first two calls fail: retried
+    result = store.write_mentions([make_mention("a"), make_mention("b")])
+    assert result.inserted == 2
+    assert len(engine.bulk_bodies) == 2  # every item rejected once (429), then sent again
+    assert engine.bulk_bodies[1].count('"create"') == 2
+    store.retries = 0
+    engine.down = 1
+    from storage.search_engine import EngineError
+
+    with pytest.raises(EngineError):
+        store.get_mention("a")
+
+
+def test_open_store_url_opens_sqlite(tmp_path: Any) -> None:
+    from storage.factory import open_store_url
+    from storage.sqlite import SQLiteStore
+
+    store = open_store_url(f"sqlite:///{tmp_path}/x.sqlite3")
+    assert isinstance(store, SQLiteStore) and store.path == tmp_path / "x.sqlite3"
+    store.close()

@@ -157,7 +157,7 @@ def test_other_backends_get_the_same_answers(store: SQLiteStore) -> None:
     plain = _PlainStore(store)
     for query in QUERIES[:8]:
         sql = run_search(store, query, scope=Scope(), areas=AREAS, limit=100)
-        py = run_search(plain, query, scope=Scope(), areas=AREAS, limit=100)  # type: ignore[arg-type]
+        py = run_search(plain, query, scope=Scope(), areas=AREAS, limit=100)
         assert {h.mention.id for h in py.hits} == {h.mention.id for h in sql.hits} and py.total == sql.total
 
 

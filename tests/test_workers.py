@@ -176,3 +176,19 @@ def test_sigkilled_worker_loses_nothing_and_nothing_is_committed_twice(tmp_path:
         assert store.unprocessed_mentions() == []
         assert all(m.topic == "waste" for m in store.iter_mentions())
         assert store.count_mentions() == n
+
+
+def test_one_scheduler_ranks_at_a_time(tmp_path: Path, redis_url: str) -> None:
+    from workers.scheduler import rank_once, run_scheduler
+
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    leases = RedisLeases.from_url(redis_url, namespace="sched", lease_seconds=60)
+    other = new_token("other-scheduler")
+    assert leases.claim(["rank"], other) == ["rank"]
+    assert rank_once(store, leases) is None  # the other one holds the lock
+    leases.release(["rank"], other)
+    report = rank_once(store, leases)
+    assert isinstance(report, dict)
+    assert leases.holder("rank") is None  # released after ranking
+    assert run_scheduler(store, leases, interval=0.0, rounds=2) == 2
+    store.close()

@@ -2,7 +2,8 @@
 
     python -m workers.cli worker   --store URL --redis URL [--batch-size N] [--lease S] [--exit-when-idle]
     python -m workers.cli migrate  --from var/langnghe.sqlite3 --to opensearch+http://127.0.0.1:9200
-    python -m workers.cli crawl    --redis URL --store URL --feeds URL[,URL] [--seed]
+    python -m workers.cli crawl    --redis URL --store URL --feeds URL[,URL]
+    python -m workers.cli scheduler --store URL --redis URL [--interval 900]
 
 Defaults come from the environment: LANGNGHE_STORE_URL, LANGNGHE_REDIS_URL.
 """
@@ -16,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -108,6 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--flush", action="store_true", help="clear the shared queue and dupefilter first")
     p.add_argument("--settings-json", default=None, help="Scrapy settings overrides, as a JSON object")
 
+    p = sub.add_parser("scheduler", help="re-rank periodically (one scheduler at a time)")
+    p.add_argument("--store", default=env_store, required=env_store is None)
+    p.add_argument("--redis", default=env_redis, required=env_redis is None)
+    p.add_argument("--interval", type=float, default=900.0, help="seconds between rankings")
+    p.add_argument("--days", type=int, default=7)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "worker":
@@ -119,6 +127,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         stats = migrate(args.source, args.target, batch_size=args.batch_size, restart=args.restart)
         result = asdict(stats) | {"docs_per_second": round(stats.docs_per_second, 1)}
+    elif args.command == "scheduler":
+        from workers.scheduler import run_scheduler
+
+        store = open_store_url(args.store)
+        leases = RedisLeases.from_url(args.redis, lease_seconds=max(600.0, args.interval))
+        stop_event = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: stop_event.set())
+        try:
+            result = {"rounds": run_scheduler(store, leases, interval=args.interval, days=args.days,
+                                              stop=stop_event)}
+        finally:
+            store.close()
     else:
         from workers.distributed_crawl import run_distributed_crawl
 

@@ -65,7 +65,7 @@ class AuthConfig:
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> AuthConfig:
-        values = {
+        values: dict[str, Any] = {
             "auth_required": bool(setting(settings, "auth_required", True)),
             "session_lifetime": timedelta(hours=float(setting(settings, "session_hours", 12))),
             "cookie_secure": bool(setting(settings, "cookie_secure", False)),

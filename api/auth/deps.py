@@ -126,9 +126,9 @@ def _same_origin(request: Request) -> bool:
 
 def resolve_principal(request: Request) -> Principal | None:
     """The caller, or None without valid credentials (cached on the request)."""
-    cached = getattr(request.state, "principal", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
     principal: Principal | None = None
     config = get_auth_config(request)
     if not config.auth_required:

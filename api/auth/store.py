@@ -617,7 +617,7 @@ class AccountsStore:
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown fields {sorted(unknown)}")
-        values = {"name": current.name, "query": current.query, "emails": current.emails,
+        values: dict[str, Any] = {"name": current.name, "query": current.query, "emails": current.emails,
                   "webhook_url": current.webhook_url, "alerts_enabled": current.alerts_enabled}
         values.update({k: v for k, v in changes.items() if v is not None or k == "webhook_url"})
         secret = current.webhook_secret
