@@ -74,12 +74,9 @@ def create_app(store: Store | None = None, *, areas: AreaCatalog | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned: Store | None = None
         if getattr(app.state, "store", None) is None:
-            from storage.sqlite import SQLiteStore
+            from storage.factory import open_configured_store
 
-            path = get_settings().database
-            path.parent.mkdir(parents=True, exist_ok=True)
-            log.info("opening store %s", path)
-            owned = SQLiteStore(path)
+            owned = open_configured_store()
             app.state.store = owned
         try:
             yield

@@ -128,7 +128,7 @@ def build_stream(items: list[dict[str, Any]], *, events: int = 15, days: int = 5
 
 
 def evaluate(backend: str = "fallback", events: int = 15, seed: int = 7,
-             config: DiscoveryConfig | None = None) -> dict[str, Any]:
+             config: DiscoveryConfig | None = None, embedder: Any = None) -> dict[str, Any]:
     items = civic_items()
     if not items:
         raise SystemExit("../shared/data/civic is absent")
@@ -143,7 +143,7 @@ def evaluate(backend: str = "fallback", events: int = 15, seed: int = 7,
         by_day[m.published_at.date().isoformat()].append(m)
     outliers_total = 0
     for day in sorted(by_day):
-        res = discover(by_day[day], list(issues.values()), config=cfg)
+        res = discover(by_day[day], list(issues.values()), config=cfg, embedder=embedder)
         for i in res.assignment.issues:
             issues[i.id] = i
         assign.update(res.assignment.assignments)
@@ -223,9 +223,11 @@ def main() -> None:
     e.add_argument("--dense-weight", type=float)
     e.add_argument("--reassign", type=float)
     e.add_argument("--threshold", type=float)
+    e.add_argument("--embedder", choices=["default", "lsa"], default="default")
     t = sub.add_parser("time")
     t.add_argument("--n", type=int, default=50000)
     t.add_argument("--backend", default="fallback")
+    t.add_argument("--embedder", choices=["default", "lsa"], default="default")
     args = ap.parse_args()
     if args.cmd == "eval":
         cfg = DiscoveryConfig(backend=args.backend)
@@ -235,11 +237,17 @@ def main() -> None:
             cfg.threshold = args.threshold
         if args.reassign is not None:
             cfg.reassign_threshold = args.reassign or None
-        print(json.dumps(evaluate(args.backend, args.events, args.seed, cfg), ensure_ascii=False))
+        from nlp.discovery import fallback_embedder
+
+        emb = fallback_embedder() if args.embedder == "lsa" else None
+        print(json.dumps(evaluate(args.backend, args.events, args.seed, cfg, emb), ensure_ascii=False))
     else:
+        from nlp.discovery import fallback_embedder, get_embedder
+
         ms = synthetic_day(args.n)
+        emb = fallback_embedder() if args.embedder == "lsa" else get_embedder()
         t0 = time.perf_counter()
-        res = discover(ms, config=DiscoveryConfig(backend=args.backend))
+        res = discover(ms, config=DiscoveryConfig(backend=args.backend), embedder=emb)
         dt = time.perf_counter() - t0
         print(json.dumps({"backend": res.backend, "embedder": res.embedder, "mentions": args.n,
                           "issues": len(set(res.assignment.assignments.values())),

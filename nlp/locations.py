@@ -390,12 +390,18 @@ class LocationResolver:
         return True
 
     # ---- resolution --------------------------------------------------------------------------------
-    def resolve(self, text: str) -> list[Location]:
-        """All place mentions in `text`, in order, with exact spans of the original text."""
+    def resolve(self, text: str, expand_lists: bool = False) -> list[Location]:
+        """All place mentions in `text`, in order, with exact spans of the original text.
+
+        `expand_lists`: also return the further numbers of a district list ("các quận 6, 8, 11" →
+        "8" and "11" as Quận 8 and Quận 11). Off by default, as the civic annotation guide marks
+        only the cue+number span; turn it on where areas matter more than spans (routing)."""
         if not text:
             return []
         toks = _tokens(text)
-        matches = self._extend_lists(toks, self._find(text, toks))
+        matches = self._find(text, toks)
+        if expand_lists:
+            matches = self._extend_lists(toks, matches)
         ctx_fds: list[tuple[int, str]] = []  # (char position, fd) of district mentions
         hcmc_ctx = bdvt_ctx = outside_ctx = False
         for m in matches:

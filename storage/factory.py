@@ -10,6 +10,7 @@ committed), never in the repository; `redact` hides them in logs.
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from typing import Any
 from storage.base import Store
 
 ENGINE_SCHEMES = ("opensearch", "elasticsearch", "http", "https")
+
+
+log = logging.getLogger(__name__)
 
 
 def is_engine_url(url: str) -> bool:
@@ -42,6 +46,18 @@ def open_store_url(url: str | Path, **kwargs: Any) -> Store:
     from storage.sqlite import SQLiteStore
 
     return SQLiteStore(sqlite_path(url), **kwargs)
+
+
+def open_configured_store() -> Store:
+    """The store the settings name: `store_url` when set, else the embedded SQLite file."""
+    from langnghe.config import get_settings
+
+    settings = get_settings()
+    if settings.store_url:
+        log.info("opening store %s", redact(settings.store_url))
+        return open_store_url(settings.store_url)
+    settings.database.parent.mkdir(parents=True, exist_ok=True)
+    return open_store_url(settings.database)
 
 
 def redact(url: str | Path) -> str:

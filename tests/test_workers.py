@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from langnghe.records import Mention, utcnow
+from storage.base import Store
 from storage.sqlite import SQLiteStore
 from tests.redis_node import RedisNode, RedisUnavailable
 from tests.store_contract import T0, make_mention
@@ -133,22 +134,21 @@ def test_threads_share_the_work_once(tmp_path: Path, redis_url: str, monkeypatch
     store.close()
 
 
-@pytest.mark.slow
-def test_sigkilled_worker_loses_nothing_and_nothing_is_committed_twice(tmp_path: Path, redis_url: str) -> None:
-    n = 150
-    db = tmp_path / "store.sqlite3"
-    with SQLiteStore(db) as store:
-        store.write_mentions(_mentions(n))
+def kill_scenario(store: Store, store_url: str, redis_url: str, tmp_path: Path, n: int = 150) -> None:
+    """Three worker processes on `store` (opened by URL in each); the first is SIGKILLed inside its
+    first batch. Asserts every mention committed exactly once, the victim's batch by the others."""
+    store.write_mentions(_mentions(n))
     markers = tmp_path / "markers"
     markers.mkdir()
     env = dict(os.environ, LANGNGHE_TEST_MARKERS=str(markers), LANGNGHE_TEST_DELAY="0.02",
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    namespace = f"kill-{os.getpid()}-{time.monotonic_ns()}"
 
     def start(i: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker", "--store", str(db), "--redis", redis_url,
+            [sys.executable, "-m", "workers.cli", "worker", "--store", store_url, "--redis", redis_url,
              "--processor", "tests.test_workers:slow_processor", "--batch-size", "10", "--lease", "3",
-             "--namespace", "kill", "--exit-when-idle", "--commit-log", str(tmp_path / f"commits-{i}.log")],
+             "--namespace", namespace, "--exit-when-idle", "--commit-log", str(tmp_path / f"commits-{i}.log")],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     victim = start(0)
@@ -172,11 +172,16 @@ def test_sigkilled_worker_loses_nothing_and_nothing_is_committed_twice(tmp_path:
     assert not victim_committed & set(in_flight)  # killed before its commit
     assert len(committed) == n and max(committed.values()) == 1  # nothing lost, nothing twice
     assert set(in_flight) <= set(committed)  # the victim's batch was taken over after the lease expired
-    with SQLiteStore(db) as store:
-        assert store.unprocessed_mentions() == []
-        assert all(m.topic == "waste" for m in store.iter_mentions())
-        assert store.count_mentions() == n
+    assert store.unprocessed_mentions() == []
+    assert all(m.topic == "waste" for m in store.iter_mentions())
+    assert store.count_mentions() == n
 
+
+@pytest.mark.slow
+def test_sigkilled_worker_loses_nothing_and_nothing_is_committed_twice(tmp_path: Path, redis_url: str) -> None:
+    db = tmp_path / "store.sqlite3"
+    with SQLiteStore(db) as store:
+        kill_scenario(store, str(db), redis_url, tmp_path)
 
 def test_one_scheduler_ranks_at_a_time(tmp_path: Path, redis_url: str) -> None:
     from workers.scheduler import rank_once, run_scheduler

@@ -60,6 +60,15 @@ def test_two_crawlers_share_the_queue_and_fetch_each_article_once(tmp_path: Path
     per_process = [int(s.get("langnghe/stored/inserted", 0)) for s in stats]
     assert sum(per_process) == 60
     assert all(n > 0 for n in per_process), per_process  # both processes did part of the work
+    import redis
+
+    from workers.distributed_crawl import DUPEFILTER_DAYS, dupefilter_key
+
+    client = redis.Redis.from_url(redis_url)
+    fingerprints = client.scard(dupefilter_key("test:news"))
+    assert fingerprints >= 60  # every article's fingerprint, in today's filter …
+    assert 0 < client.ttl(dupefilter_key("test:news")) <= DUPEFILTER_DAYS * 86400  # … which expires
+    client.close()
     with SQLiteStore(db) as store:
         assert store.count_mentions() == 60
         assert len({m.url for m in store.iter_mentions()}) == 60

@@ -4,8 +4,12 @@ duplicate filter in Redis (scrapy-redis), and write to one store.
 Each process runs `DistributedNewsSpider` (crawlers.spiders.news.NewsSpider with two changes):
 
 * article requests go through the shared Redis duplicate filter (``dont_filter=False``), so an
-  article URL found by any process is fetched once by one of them; URLs resumed from the local
-  crawl frontier keep ``dont_filter=True`` (their fingerprint may be in Redis from a killed run);
+  article URL found by any process is fetched once by one of them, also URLs resumed from the
+  crawl frontier (shared by the processes of one machine: another live process may be fetching
+  them). The filter is one Redis set per UTC day (``<key>:dupefilter:<date>``, expiring after 3
+  days), so the few requests a SIGKILLed crawler had in flight (at most CONCURRENT_REQUESTS; still
+  pending in the frontier) are fetched again on the next day's rounds, never lost; articles
+  already stored are skipped by the store check whatever the filter says;
 * the spider stays open while the shared queue has work, and closes after ``LANGNGHE_IDLE_CLOSE_S``
   seconds with the queue empty (so a process started first does not quit before the others have
   queued the articles of their feeds).
@@ -24,6 +28,7 @@ import json
 import logging
 import tempfile
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,28 @@ from storage.factory import is_engine_url, open_store_url, sqlite_path
 log = logging.getLogger(__name__)
 
 
+DUPEFILTER_DAYS = 3  # a day's duplicate filter is kept this long
+
+
+def dupefilter_key(key: str, day: date | None = None) -> str:
+    """The Redis set of request fingerprints for one UTC day."""
+    return f"{key}:dupefilter:{(day or datetime.now(UTC).date()).isoformat()}"
+
+
+def prepare_dupefilter(redis_url: str, key: str) -> str:
+    """Create today's duplicate filter set with its expiry (idempotent); returns its key."""
+    import redis
+
+    name = dupefilter_key(key)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.sadd(name, "langnghe:created")  # not a fingerprint (those are hex digests)
+        client.expire(name, DUPEFILTER_DAYS * 86400, nx=True)
+    finally:
+        client.close()
+    return name
+
+
 def redis_settings(redis_url: str, key: str = "langnghe:news", *, flush: bool = False) -> dict[str, Any]:
     """Scrapy settings for a scheduler and duplicate filter shared through Redis."""
     return {
@@ -49,8 +76,8 @@ def redis_settings(redis_url: str, key: str = "langnghe:news", *, flush: bool = 
         "SCHEDULER_PERSIST": True,  # the queue outlives a process: another one goes on with it
         "SCHEDULER_FLUSH_ON_START": flush,
         "SCHEDULER_QUEUE_KEY": f"{key}:requests",
-        "SCHEDULER_DUPEFILTER_KEY": f"{key}:dupefilter",
-        "DUPEFILTER_KEY": f"{key}:dupefilter",
+        "SCHEDULER_DUPEFILTER_KEY": dupefilter_key(key),
+        "DUPEFILTER_KEY": dupefilter_key(key),
         "REDIS_URL": redis_url,
     }
 
@@ -73,9 +100,7 @@ class DistributedNewsSpider(NewsSpider):
 
     def _article_request(self, entry: FeedEntry, base_url: str) -> scrapy.Request | None:
         request = super()._article_request(entry, base_url)
-        if request is None or not base_url:  # resumed from the local frontier: fetch regardless
-            return request
-        return request.replace(dont_filter=False)
+        return None if request is None else request.replace(dont_filter=False)
 
     def _on_idle(self, spider: scrapy.Spider) -> None:
         queued = _queued(self.crawler)
@@ -149,6 +174,7 @@ def run_distributed_crawl(redis_url: str, store_url: str, feeds: list[str], *, k
                 del pipelines[name]
                 pipelines["workers.distributed_crawl.StoreURLMentionPipeline"] = order
         s.set("ITEM_PIPELINES", pipelines, priority="cmdline")
+    prepare_dupefilter(redis_url, key)
     for name, value in {**redis_settings(redis_url, key, flush=flush), **(settings or {})}.items():
         s.set(name, value, priority="cmdline")
     process = CrawlerProcess(s, install_root_handler=False)
