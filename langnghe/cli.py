@@ -203,7 +203,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from nlp.classify import classify_file
 
     try:
-        count = classify_file(args.input, args.output, models_dir=args.models_dir, batch_size=args.batch_size)
+        count = classify_file(args.input, args.output, models_dir=args.models_dir, batch_size=args.batch_size,
+                              backend=args.backend)
     except (ValueError, FileNotFoundError) as exc:
         print(f"classify: {exc}", file=sys.stderr)
         return 2
@@ -232,25 +233,20 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from nlp.training import train
+def cmd_model(args: argparse.Namespace) -> int:
+    """Train or evaluate the classifiers (nlp.training); eval checks the floors of models/baseline.json."""
+    from nlp.training import main as training_main
 
     if not (args.shared / "data").is_dir():
-        print(f"train: {args.shared}/data not found (the labelled data sets); pass --shared", file=sys.stderr)
+        print(f"{args.model_command}: {args.shared}/data not found (the labelled data sets); pass --shared",
+              file=sys.stderr)
         return 2
-    scores = train(args.shared, args.models_dir, seed=args.seed)
-    print(json.dumps(scores, ensure_ascii=False, indent=2))
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from nlp.training import evaluate
-
-    if not (args.shared / "data").is_dir():
-        print(f"eval: {args.shared}/data not found (the labelled data sets); pass --shared", file=sys.stderr)
-        return 2
-    print(json.dumps(evaluate(args.shared, args.models_dir), ensure_ascii=False, indent=2))
-    return 0
+    flags = []
+    if getattr(args, "update_baseline", False):
+        flags.append("--update-baseline")
+    if getattr(args, "allow_lower", False):
+        flags += ["--allow-lower", "--reason", args.reason or ""]
+    return training_main([args.model_command, str(args.shared), str(args.models_dir), *flags])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -340,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", type=Path, required=True)
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("--batch-size", type=int, default=settings.batch_size)
+    p.add_argument("--backend", choices=["linear", "hybrid", "encoder"], default=None,
+                   help="heads: n-gram (default, fast), n-gram + e5 embeddings, or e5 only (docs/models.md)")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("extract", help="extract an article from a saved HTML page")
@@ -348,12 +346,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_extract)
 
     shared_default = REPO_ROOT.parent / "shared"
-    for name, func, text in (("train", cmd_train, "train the classifiers"),
-                             ("eval", cmd_eval, "evaluate the committed classifiers")):
-        p = with_models(sub.add_parser(name, help=text))
-        p.add_argument("--shared", type=Path, default=shared_default)
-        p.add_argument("--seed", type=int, default=0)
-        p.set_defaults(func=func)
+
+    def model_parser(p: argparse.ArgumentParser, command: str) -> None:
+        with_models(p)
+        p.add_argument("--shared", type=Path, default=shared_default, help="the labelled data (../shared)")
+        if command == "eval":
+            p.add_argument("--update-baseline", action="store_true", help="raise the floors to the figures")
+            p.add_argument("--allow-lower", action="store_true", help="accept lower floors (needs --reason)")
+            p.add_argument("--reason", default=None)
+        p.set_defaults(func=cmd_model, model_command=command)
+
+    model_parser(sub.add_parser("train", help="train the classifiers (= model train)"), "train")
+    model_parser(sub.add_parser("eval", help="evaluate the classifiers against the floors (= model eval)"), "eval")
 
     from api.cli_accounts import add_schedule_parser, add_user_parser
 
@@ -362,11 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = sub.add_parser("model", help="train or evaluate the models")
     model_sub = model.add_subparsers(dest="model_command", required=True)
-    for name, func in (("train", cmd_train), ("eval", cmd_eval)):
-        p = with_models(model_sub.add_parser(name))
-        p.add_argument("--shared", type=Path, default=shared_default)
-        p.add_argument("--seed", type=int, default=0)
-        p.set_defaults(func=func)
+    model_parser(model_sub.add_parser("train", help="train the classifiers"), "train")
+    model_parser(model_sub.add_parser("eval", help="evaluate; --update-baseline raises the floors"), "eval")
     return parser
 
 

@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nlp.normalize_vi import prepare_for_model
+from nlp.normalize_vi import is_unaccented, prepare_for_model
 from nlp.text import fold
 
 log = logging.getLogger(__name__)
@@ -259,7 +259,9 @@ class TextClassifiers:
 
     Backends: ``linear`` (hashed n-gram heads only: numpy, thousands of texts a second),
     ``hybrid`` (n-gram scores plus the sentence-encoder heads, ``z = z_ngram + beta·z_dense``) and
-    ``encoder`` (encoder heads alone). ``hybrid``/``encoder`` need the artifacts' encoder heads and
+    ``encoder`` (encoder heads alone). Texts written without tone marks always get the n-gram
+    scores alone (the encoder reads them poorly: see the model card). ``hybrid``/``encoder`` need the
+    artifacts' encoder heads and
     the encoder they were trained with (:mod:`nlp.encoder`); the embeddings of the last batch are
     kept in :attr:`last_embeddings` so that the issue clustering reuses them.
     """
@@ -336,11 +338,10 @@ class TextClassifiers:
 
     @staticmethod
     def save_arrays(models_dir: Path, featurizer: Featurizer, idf: npt.NDArray[np.floating[Any]],
-                    heads: dict[str, tuple[Sequence[str], npt.NDArray[np.floating[Any]],
-                                           npt.NDArray[np.floating[Any]]]],
+                    heads: Mapping[str, tuple[Sequence[str], npt.NDArray[Any], npt.NDArray[Any]]],
                     meta: dict[str, Any], weight_dtype: str = "float16",
-                    dense: dict[str, tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]],
-                                           float]] | None = None) -> None:
+                    dense: Mapping[str, tuple[npt.NDArray[Any], npt.NDArray[Any], float]] | None = None
+                    ) -> None:
         """Write artifacts: `heads` maps a name to (classes, dense weights (n_features, C), bias);
         `dense` (optional) maps a name to the encoder head's (weights (dim, C), bias, beta)."""
         models_dir.mkdir(parents=True, exist_ok=True)
@@ -390,23 +391,40 @@ class TextClassifiers:
         return self.featurizer.transform([prepare(t, self.teencode) for t in texts], self.idf)
 
     def head_scores(self, name: str, feats: FeatureBatch | None,
-                    emb: npt.NDArray[np.float32] | None) -> npt.NDArray[np.float64]:
-        """Raw scores of one head under the current backend."""
+                    emb: npt.NDArray[np.float32] | None,
+                    ngram_only: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.float64]:
+        """Raw scores of one head under the current backend; rows in `ngram_only` (texts written
+        without tone marks, where the encoder is unreliable) get the n-gram scores alone."""
         if self.backend == "linear" or emb is None:
             assert feats is not None
             return self.heads[name].decision(feats)
         dense = self.dense[name]
-        if self.backend == "encoder":
-            return dense.decision(emb)
+        z_dense = dense.decision(emb)
+        if self.backend == "encoder" and (ngram_only is None or not ngram_only.any()):
+            return z_dense
         assert feats is not None
-        return self.heads[name].decision(feats) + dense.beta * dense.decision(emb)
+        z_ngram = self.heads[name].decision(feats)
+        if self.backend == "encoder":
+            return np.where(ngram_only[:, None], z_ngram, z_dense)  # type: ignore[index]
+        if ngram_only is not None:
+            z_dense = np.where(ngram_only[:, None], 0.0, z_dense)
+        return z_ngram + dense.beta * z_dense
 
     def head_proba(self, name: str, texts: Sequence[str],
                    embeddings: npt.NDArray[np.float32] | None = None) -> npt.NDArray[np.float64]:
         """Probabilities of one head for a list of texts (columns in that head's class order)."""
         emb = embeddings if embeddings is not None or not self.needs_embeddings else self.embed(texts)
-        feats = self.features(texts) if self.backend != "encoder" else None
-        return _softmax(self.head_scores(name, feats, emb), self.heads[name].binary)
+        feats, ngram_only = self._ngram_inputs(texts)
+        return _softmax(self.head_scores(name, feats, emb, ngram_only), self.heads[name].binary)
+
+    def _ngram_inputs(self, texts: Sequence[str]) -> tuple[FeatureBatch | None, npt.NDArray[np.bool_] | None]:
+        """The n-gram features (unless the backend never needs them) and the unaccented-text mask."""
+        if self.backend == "linear":
+            return self.features(texts), None
+        ngram_only = np.array([is_unaccented(t) for t in texts], dtype=bool)
+        if self.backend == "encoder" and not ngram_only.any():
+            return None, ngram_only
+        return self.features(texts), ngram_only
 
     def predict(self, texts: Sequence[str], batch_size: int = 256,
                 embeddings: npt.NDArray[np.float32] | None = None) -> list[Prediction]:
@@ -435,8 +453,8 @@ class TextClassifiers:
 
     def _predict_batch(self, texts: Sequence[str], emb: npt.NDArray[np.float32] | None
                        ) -> list[Prediction]:
-        feats = self.features(texts) if self.backend != "encoder" else None
-        proba = {name: _softmax(self.head_scores(name, feats, emb), self.heads[name].binary)
+        feats, ngram_only = self._ngram_inputs(texts)
+        proba = {name: _softmax(self.head_scores(name, feats, emb, ngram_only), self.heads[name].binary)
                  for name in HEADS}
         civic_p = proba["civic"][:, 1]
         sent_head = self.heads["sentiment"]

@@ -74,7 +74,7 @@ class TrainConfig:
     emb_c_grid: tuple[float, ...] = (1.0, 4.0, 16.0, 64.0)
     beta_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, float("inf"))
     cv_folds: int = 3  # folds over the civic train items to choose C and beta (never the dev set)
-    default_backend: str = "hybrid"
+    default_backend: str = "linear"  # classify: the fast path; the pipeline uses hybrid (see docs)
     embedding_cache: str | None = None  # default: <data dir>/cache/embeddings.sqlite3
 
 
@@ -274,14 +274,17 @@ def _civic_rows(examples: Sequence[Example], civic_texts: set[str], weight: floa
 
 
 def _select_fusion(name: str, cfg: TrainConfig, x_sparse: Any, emb: np.ndarray, examples: Sequence[Example],
-                   cv_rows: np.ndarray, c_sparse: float, groups: np.ndarray | None = None) -> dict[str, Any]:
+                   cv_rows: np.ndarray, c_sparse: float, groups: np.ndarray | None = None,
+                   ngram_set: tuple[Any, Sequence[Example]] | None = None) -> dict[str, Any]:
     """Choose the encoder head's C and the fusion weight beta by K-fold CV over `cv_rows`.
 
     Out-of-fold scores of the n-gram head and of the encoder head (for each C) are computed on
     the held-out items; the (C, beta) with the best head metric wins (ties: smaller beta). With
     `groups` (one id per row of `cv_rows`, e.g. civic items vs review sentences) the metric is the
-    mean of the per-group metrics, so that each domain counts equally. beta = inf means the encoder
-    head alone. Returns the choice and the whole table."""
+    mean of the per-group metrics, so that each domain counts equally. `ngram_set` (matrix, examples)
+    is the n-gram head's own, larger training set: in each fold the n-gram head is fitted on it less
+    the held-out texts (and their unaccented copies), as the final head is. beta = inf means the
+    encoder head alone. Returns the choice and the whole table."""
     y, w = _labels(examples, name)
     n_classes = len(HEAD_CLASSES[name])
     cols = 1 if n_classes == 2 else n_classes
@@ -289,11 +292,23 @@ def _select_fusion(name: str, cfg: TrainConfig, x_sparse: Any, emb: np.ndarray, 
     fold_of = rng.permutation(len(cv_rows)) % cfg.cv_folds
     oof_sparse = np.zeros((len(cv_rows), cols))
     oof_dense = {c: np.zeros((len(cv_rows), cols)) for c in cfg.emb_c_grid}
+    if ngram_set is not None:
+        from nlp.text import fold
+
+        x_ng, ex_ng = ngram_set
+        y_ng, w_ng = _labels(ex_ng, name)
     for f in range(cfg.cv_folds):
         held = cv_rows[fold_of == f]
         keep = np.ones(len(examples), dtype=bool)
         keep[held] = False
-        ws, bs = _fit_linear(x_sparse[keep], y[keep], w[keep], n_classes, c_sparse, cfg.seed, cfg.max_iter)
+        if ngram_set is None:
+            ws, bs = _fit_linear(x_sparse[keep], y[keep], w[keep], n_classes, c_sparse, cfg.seed, cfg.max_iter)
+        else:
+            held_texts = {examples[i].text for i in held}
+            held_texts |= {fold(t) for t in held_texts}
+            keep_ng = np.array([e.text not in held_texts for e in ex_ng])
+            ws, bs = _fit_linear(x_ng[keep_ng], y_ng[keep_ng], w_ng[keep_ng], n_classes, c_sparse, cfg.seed,
+                                 cfg.max_iter)
         oof_sparse[fold_of == f] = np.asarray(x_sparse[held] @ ws) + bs[None, :]
         for c in cfg.emb_c_grid:
             wd, bd = _fit_linear(emb[keep], y[keep], w[keep], n_classes, c, cfg.seed, cfg.max_iter)
@@ -497,7 +512,8 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
                 groups = np.array([0 if i in civic_rows else 1 for i in cv_rows])
             else:
                 cv_rows, groups = _civic_rows(exs, civic_texts), None
-            choice = _select_fusion(name, cfg, x, emb, exs, cv_rows, c_of[name], groups)
+            choice = _select_fusion(name, cfg, x, emb, exs, cv_rows, c_of[name], groups,
+                                    ngram_set=(matrices[name], examples[name]))
             y, w = _labels(exs, name)
             wd, bd = _fit_linear(emb, y, w, len(HEAD_CLASSES[name]), choice["c"], cfg.seed, cfg.max_iter)
             beta = choice["beta"]
