@@ -25,6 +25,7 @@ import uvicorn
 from api.main import create_app
 from langnghe.records import Location, Mention, mention_id, utcnow
 from nlp.areas import load_areas
+from nlp.discovery import DiscoveryConfig
 from nlp.ranking import update_rankings
 from storage.sqlite import SQLiteStore
 
@@ -108,7 +109,7 @@ def main() -> None:
         store.write_mentions(mentions)
         print(f"write {args.mentions} mentions: {time.perf_counter() - t0:.1f}s")
         t0 = time.perf_counter()
-        summary = update_rankings(store, days=14)
+        summary = update_rankings(store, days=14, config=DiscoveryConfig(backend="lexical"))
         print(f"ranking job (group + rank 14 days): {time.perf_counter() - t0:.1f}s {summary}")
 
     port = free_port()

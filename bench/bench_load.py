@@ -62,6 +62,7 @@ def prepare(db: Path, mentions: int) -> str:
 
     from api.auth.models import Role
     from api.cli_accounts import open_accounts
+    from nlp.discovery import DiscoveryConfig
     from nlp.ranking import update_rankings
     from storage.sqlite import SQLiteStore
 
@@ -69,7 +70,7 @@ def prepare(db: Path, mentions: int) -> str:
     if store.count_mentions() < mentions:
         t0 = time.perf_counter()
         store.write_mentions(generate(mentions))
-        update_rankings(store, days=14)
+        update_rankings(store, days=14, config=DiscoveryConfig(backend="lexical"))  # API figures only
         print(f"built store: {mentions} mentions + rankings in {time.perf_counter() - t0:.1f}s")
     store.close()
     os.environ.setdefault("LANGNGHE_DATA_DIR", str(db.parent))
