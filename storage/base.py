@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from langnghe.records import Issue, Mention, RankingEntry
+from langnghe.records import Issue, Mention, RankingEntry, parse_datetime
 
 Filters = dict[str, Any]
 
@@ -52,6 +52,37 @@ def validate_filters(filters: Filters | None) -> None:
         raise FilterError(f"operator {op!r} needs a list value")
     if op in (">", ">=", "<", "<=") and filters["field"] != "published_at":
         raise FilterError(f"operator {op!r} applies to published_at only")
+
+
+def ts(value: datetime) -> str:
+    """Aware (naive = UTC) datetime -> fixed-width UTC ISO string with microseconds, sortable as text."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_filter_value(name: str, value: Any, *, nullable: bool) -> Any:
+    """One condition's value in the form every backend stores: `published_at` as `ts`, `civic`
+    as a bool, the other fields as strings. Raises FilterError for a value of the wrong type."""
+    if value is None:
+        if not nullable:
+            raise FilterError(f"{name}: None is not a valid value here")
+        return None
+    if name == "published_at":
+        try:
+            parsed = parse_datetime(value)
+        except (TypeError, ValueError) as exc:
+            raise FilterError(f"published_at: not a datetime or ISO 8601 string: {value!r}") from exc
+        assert parsed is not None
+        return ts(parsed)
+    if name == "civic":
+        if not isinstance(value, bool) and value not in (0, 1):
+            raise FilterError(f"civic: expected true or false, got {value!r}")
+        return bool(value)
+    if not isinstance(value, str):
+        what = "an area id string" if name == "area" else "a string"
+        raise FilterError(f"{name}: expected {what}, got {value!r}")
+    return value
 
 
 def mention_filters(

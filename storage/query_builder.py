@@ -17,11 +17,11 @@ parsed and folded in Python by `storage.sqlite.parse_query`, so both backends re
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from langnghe.records import Issue, Location, Mention, RankingEntry, parse_datetime
-from storage.base import FilterError, Filters
+from langnghe.records import Issue, Location, Mention, RankingEntry
+from storage.base import Filters, check_filter_value, ts
 
 Flavor = Literal["opensearch", "elasticsearch"]
 FLAVORS: tuple[Flavor, ...] = ("opensearch", "elasticsearch")
@@ -41,12 +41,6 @@ _CHAR_FILTERS: dict[str, Any] = {
 }
 _TOKENIZER = {"vi_words": {"type": "pattern", "pattern": "[^\\p{L}\\p{N}]+"}}
 
-
-def ts(value: datetime) -> str:
-    """Aware (naive = UTC) datetime -> fixed-width UTC ISO string with microseconds."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,27 +211,6 @@ MATCH_ALL: dict[str, Any] = {"match_all": {}}
 MATCH_NONE: dict[str, Any] = {"match_none": {}}
 
 
-def _value(name: str, value: Any, *, nullable: bool) -> Any:
-    """Check and convert one filter value to its indexed form (the SQLite store's rules)."""
-    if value is None:
-        if not nullable:
-            raise FilterError(f"{name}: None is not a valid value here")
-        return None
-    if name == "published_at":
-        try:
-            parsed = parse_datetime(value)
-        except (TypeError, ValueError) as exc:
-            raise FilterError(f"published_at: not a datetime or ISO 8601 string: {value!r}") from exc
-        assert parsed is not None
-        return ts(parsed)
-    if name == "civic":
-        if not isinstance(value, bool) and value not in (0, 1):
-            raise FilterError(f"civic: expected true or false, got {value!r}")
-        return bool(value)
-    if not isinstance(value, str):
-        what = "an area id string" if name == "area" else "a string"
-        raise FilterError(f"{name}: expected {what}, got {value!r}")
-    return value
 
 
 def _eq(field: str, value: Any) -> dict[str, Any]:
@@ -276,17 +249,17 @@ def compile_filters(filters: Filters | None) -> dict[str, Any]:
     field: str = _FIELD_NAMES.get(name, name)
     if name == "area":
         values = list(value) if op in ("in", "not in") else [value]
-        values = [_value("area", v, nullable=False) for v in values]
+        values = [check_filter_value("area", v, nullable=False) for v in values]
         if not values:
             return MATCH_NONE if op == "in" else MATCH_ALL
         query = {"term": {field: values[0]}} if len(values) == 1 else {"terms": {field: values}}
         return _not(query) if op in ("!=", "not in") else query
     if op in ("==", "!="):
-        v = _value(name, value, nullable=True)
+        v = check_filter_value(name, value, nullable=True)
         query = _not(_exists(field)) if v is None else _eq(field, v)
         return query if op == "==" else _not(query)
     if op in ("in", "not in"):
-        converted = [_value(name, v, nullable=True) for v in (value or ())]
+        converted = [check_filter_value(name, v, nullable=True) for v in (value or ())]
         has_null = any(v is None for v in converted)
         values = [v for v in converted if v is not None]
         if field == "published_at":
@@ -303,7 +276,7 @@ def compile_filters(filters: Filters | None) -> dict[str, Any]:
             return MATCH_ALL
         return {"bool": {"must_not": matches}}
     bound = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[op]
-    return {"range": {field: {bound: _value(name, value, nullable=False)}}}
+    return {"range": {field: {bound: check_filter_value(name, value, nullable=False)}}}
 
 
 # ---------------------------------------------------------------------------------------------

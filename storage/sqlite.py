@@ -29,12 +29,12 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from langnghe.records import PERIODS, Issue, Location, Mention, RankingEntry, parse_datetime, utcnow
+from langnghe.records import PERIODS, Issue, Location, Mention, RankingEntry, utcnow
 from nlp.text import fold
 from storage.base import (
     FilterError,
@@ -42,6 +42,8 @@ from storage.base import (
     SearchHit,
     SearchPage,
     WriteResult,
+    check_filter_value,
+    ts,
     validate_filters,
 )
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -96,11 +98,6 @@ class SchemaVersionError(RuntimeError):
 # values
 
 
-def _ts(value: datetime) -> str:
-    """Aware (or naive = UTC) datetime -> fixed-width UTC ISO string, sortable as text."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -127,7 +124,7 @@ def _mention_values(m: Mention) -> dict[str, Any]:
         raise ValueError(f"mention {m.id}: processed_at must be a datetime or None")
     return {
         "id": m.id, "source": m.source, "url": m.url, "title": m.title, "text": m.text,
-        "published_at": _ts(m.published_at), "crawled_at": _ts(m.crawled_at),
+        "published_at": ts(m.published_at), "crawled_at": ts(m.crawled_at),
         "language": m.language, "author": m.author,
         "civic": None if m.civic is None else int(bool(m.civic)),
         "civic_score": None if m.civic_score is None else float(m.civic_score),
@@ -137,7 +134,7 @@ def _mention_values(m: Mention) -> dict[str, Any]:
         "locations": _json([loc.to_dict() if isinstance(loc, Location) else loc for loc in m.locations]),
         "areas": _json(list(dict.fromkeys(m.areas))),
         "issue_id": m.issue_id,
-        "processed_at": None if m.processed_at is None else _ts(m.processed_at),
+        "processed_at": None if m.processed_at is None else ts(m.processed_at),
         "story_id": m.story_id,
     }
 
@@ -164,7 +161,7 @@ def _issue_values(issue: Issue) -> dict[str, Any]:
     return {
         "id": issue.id, "label": issue.label, "topic": issue.topic, "department": issue.department,
         "area_ids": _json(list(issue.area_ids)), "keywords": _json(list(issue.keywords)),
-        "first_seen": _ts(issue.first_seen), "last_seen": _ts(issue.last_seen),
+        "first_seen": ts(issue.first_seen), "last_seen": ts(issue.last_seen),
         "mention_count": int(issue.mention_count),
     }
 
@@ -199,25 +196,9 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 def _filter_value(field_name: str, value: Any, *, nullable: bool) -> Any:
-    """Check and convert one filter value to its stored form."""
-    if value is None:
-        if not nullable:
-            raise FilterError(f"{field_name}: None is not a valid value here")
-        return None
-    if field_name == "published_at":
-        try:
-            parsed = parse_datetime(value)
-        except (TypeError, ValueError) as exc:
-            raise FilterError(f"published_at: not a datetime or ISO 8601 string: {value!r}") from exc
-        assert parsed is not None
-        return _ts(parsed)
-    if field_name == "civic":
-        if not isinstance(value, bool) and value not in (0, 1):
-            raise FilterError(f"civic: expected true or false, got {value!r}")
-        return int(bool(value))
-    if not isinstance(value, str):
-        raise FilterError(f"{field_name}: expected a string, got {value!r}")
-    return value
+    """A condition's value as stored here (civic as 0/1)."""
+    checked = check_filter_value(field_name, value, nullable=nullable)
+    return int(checked) if isinstance(checked, bool) else checked
 
 
 def _compile_filters(filters: Filters | None, params: list[Any], published: str = "m.published_at") -> str:
@@ -967,7 +948,7 @@ class SQLiteStore:
             conn.execute(
                 "INSERT INTO state(key, value, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (key, value, _ts(utcnow())))
+                (key, value, ts(utcnow())))
 
 
 def open_store(path: str | Path | None = None) -> SQLiteStore:
