@@ -2,7 +2,7 @@
 
 Design in short (the schema itself is in `storage.migrations`):
 
-* One connection per thread (``threading.local``); writes run in ``BEGIN IMMEDIATE`` transactions,
+* One connection per thread (`storage.connections`); writes run in ``BEGIN IMMEDIATE`` transactions,
   serialised in-process by a lock and across processes by SQLite's busy timeout.
 * Writes are idempotent by mention id and batched in one transaction (``executemany``).
 * Search indexes ``nlp.text.fold`` of title and text in an external-content FTS5 table, so
@@ -25,9 +25,8 @@ import json
 import logging
 import re
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -46,6 +45,7 @@ from storage.base import (
     ts,
     validate_filters,
 )
+from storage.connections import SQLiteConnections
 from storage.migrations import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -462,12 +462,7 @@ class SQLiteStore:
             raise ValueError("SQLiteStore needs a file path (':memory:' is not supported)")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._timeout = timeout
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        self._write_lock = threading.RLock()
-        self._closed = False
+        self._db = SQLiteConnections(self.path, timeout=timeout, label="store")
         try:
             self._migrate()
         except BaseException:
@@ -477,37 +472,11 @@ class SQLiteStore:
     # -- connections and transactions
 
     def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise RuntimeError(f"store {self.path} is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                                   check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            with self._connections_lock:
-                if self._closed:
-                    conn.close()
-                    raise RuntimeError(f"store {self.path} is closed")
-                self._connections.append(conn)
-            self._local.conn = conn
-        return conn
+        return self._db.get()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error)."""
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        return self._db.write()
 
     def _migrate(self) -> None:
         with self._write() as conn:
@@ -537,14 +506,7 @@ class SQLiteStore:
 
     def close(self) -> None:
         """Close every connection of every thread; the store cannot be used afterwards."""
-        with self._connections_lock:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            try:
-                conn.close()
-            except sqlite3.Error:  # pragma: no cover - closing is best effort
-                log.exception("closing a connection to %s", self.path)
+        self._db.close()
 
     def __enter__(self) -> SQLiteStore:
         return self

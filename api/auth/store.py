@@ -14,9 +14,8 @@ import json
 import logging
 import secrets
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from api.auth.models import Role
 from api.auth.passwords import check_password_policy, hash_password, needs_rehash, verify_password
+from storage.connections import SQLiteConnections
 
 log = logging.getLogger(__name__)
 
@@ -291,43 +291,16 @@ class AccountsStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._secret = secret_key
-        self._timeout = timeout
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._write_lock = threading.RLock()
-        self._closed = False
+        self._db = SQLiteConnections(self.path, timeout=timeout, synchronous="FULL", label="accounts store")
         self._migrate()
 
     # -- connections
 
     def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise RuntimeError("accounts store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                                   check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            with self._lock:
-                self._connections.append(conn)
-            self._local.conn = conn
-        return conn
+        return self._db.get()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._db.write()
 
     def _migrate(self) -> None:
         with self._write() as conn:
@@ -352,14 +325,7 @@ class AccountsStore:
         return self._conn().execute("SELECT 1").fetchone()[0] == 1
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            try:
-                conn.close()
-            except sqlite3.Error:  # pragma: no cover - best effort
-                log.exception("closing an accounts connection")
+        self._db.close()
 
     # -- keyed hashes of tokens
 
