@@ -35,7 +35,7 @@ def crawl(feeds: list[str], db_path: Path, *, jobdir: Path | None = None,
     if sources:
         settings["LANGNGHE_SOURCES"] = sources
     stats = run_crawl(feeds, db_path, jobdir=jobdir, settings=settings)
-    return stats.to_dict() if hasattr(stats, "to_dict") else dict(vars(stats))
+    return stats.to_dict()
 
 
 def process(store: Store, models_dir: Path, *, batch_size: int = 256) -> int:
