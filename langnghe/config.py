@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +21,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     batch_size: int = 256
+    # the understanding pipeline's classifier heads (docs/models.md): "linear" (hashed n-grams,
+    # numpy only) or "hybrid" / "encoder" (sentence-encoder heads; one encoder pass per mention,
+    # its vectors cached for the issue clustering)
+    classifier_backend: Literal["linear", "hybrid", "encoder"] = "linear"
     # the store of mentions: the embedded SQLite file by default, or a search engine
     # (opensearch+http://host:9200, elasticsearch+https://…, sqlite:///path) — docs/scale.md
     store_url: str | None = None
@@ -48,6 +53,11 @@ class Settings(BaseSettings):
     # from LANGNGHE_FACEBOOK_ACCESS_TOKEN / LANGNGHE_YOUTUBE_API_KEY by crawlers.social, never committed.
     sources_file: Path | None = None
     recrawl_hours: float = 48
+
+    @field_validator("classifier_backend", mode="before")
+    @classmethod
+    def _backend_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def database(self) -> Path:

