@@ -241,6 +241,12 @@ def cmd_model(args: argparse.Namespace) -> int:
         print(f"{args.model_command}: {args.shared}/data not found (the labelled data sets); pass --shared",
               file=sys.stderr)
         return 2
+    if args.model_command == "adapt":
+        from nlp.adapter import ADAPTER_FILE
+        from nlp.adapter import main as adapter_main
+
+        return adapter_main(["train", "--shared", str(args.shared), "--out", str(args.models_dir / ADAPTER_FILE),
+                             "--epochs", str(args.epochs)])
     flags = []
     if getattr(args, "update_baseline", False):
         flags.append("--update-baseline")
@@ -354,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--update-baseline", action="store_true", help="raise the floors to the figures")
             p.add_argument("--allow-lower", action="store_true", help="accept lower floors (needs --reason)")
             p.add_argument("--reason", default=None)
+        if command == "adapt":
+            p.add_argument("--epochs", type=float, default=1.0)
         p.set_defaults(func=cmd_model, model_command=command)
 
     model_parser(sub.add_parser("train", help="train the classifiers (= model train)"), "train")
@@ -368,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_sub = model.add_subparsers(dest="model_command", required=True)
     model_parser(model_sub.add_parser("train", help="train the classifiers"), "train")
     model_parser(model_sub.add_parser("eval", help="evaluate; --update-baseline raises the floors"), "eval")
+    model_parser(model_sub.add_parser("adapt", help="fine-tune the encoder adapter on the CPU (needs the "
+                                      "transformer extra; then run `model train`)"), "adapt")
     return parser
 
 

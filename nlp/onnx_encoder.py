@@ -136,7 +136,7 @@ def build_graph(parsed: dict[str, Any], weights: str = "fp32", q4_embeddings: bo
         nodes.append(helper.make_node(op, inputs, [name], name=name + "_node", domain=domain, **attrs))
         return name
 
-    # [batch, seq, n] ⇄ [batch·seq, n] for the quantised matmuls (Reshape is free in onnxruntime)
+    # [batch·seq, n] rows → [batch, seq, n] (int8 graph; Reshape costs nothing in onnxruntime)
     batch_seq = node("Shape", ["input_ids"], "ids_shape")
     shapes_3d: dict[int, str] = {}
 
@@ -147,19 +147,18 @@ def build_graph(parsed: dict[str, Any], weights: str = "fp32", q4_embeddings: bo
 
     quantized: dict[str, tuple[str, str]] = {}
 
-    def quant_rows(x2: str) -> tuple[str, str]:
-        """`x2` [tokens, n] as uint8 = symmetric int8 + 128 with one scale per token (the fast onnxruntime
+    def quant_rows(x: str) -> tuple[str, str]:
+        """`x` [tokens, n] as uint8 = symmetric int8 + 128 with one scale per token (the fast onnxruntime
         kernels are u8 × s8; per token, a text's vector does not depend on its batch), and the scales
-        [tokens, 1]."""
-        x = x2
+        [tokens, 1]. Computed once per tensor (q, k and v share theirs)."""
         if x not in quantized:
-            low = node("Neg", [node("ReduceMin", [x2], x + "_min", axes=[1], keepdims=0)], x + "_negmin")
-            amax = node("Max", [node("ReduceMax", [x2], x + "_max", axes=[1], keepdims=0), low], x + "_amax")
+            low = node("Neg", [node("ReduceMin", [x], x + "_min", axes=[1], keepdims=0)], x + "_negmin")
+            amax = node("Max", [node("ReduceMax", [x], x + "_max", axes=[1], keepdims=0), low], x + "_amax")
             scale = node("Mul", [node("Max", [amax, const("tiny", 1e-6)], x + "_amax1"), const("inv127", 1 / 127)],
                          x + "_scale")
             zero = node("Cast", [node("Add", [node("Mul", [scale, const("zero_f", 0.0)], x + "_z0"),
                                               const("f128", 128.0)], x + "_z1")], x + "_zp", to=TensorProto.UINT8)
-            xq = node("QuantizeLinear", [x2, scale, zero], x + "_q", axis=0)
+            xq = node("QuantizeLinear", [x, scale, zero], x + "_q", axis=0)
             quantized[x] = (xq, node("Unsqueeze", [scale, const("axes1", [1], np.int64)], x + "_scale_col"))
         return quantized[x]
 
@@ -210,8 +209,7 @@ def build_graph(parsed: dict[str, Any], weights: str = "fp32", q4_embeddings: bo
     if rows:
         x = node("Reshape", [x, const("rows", [-1, hidden], np.int64)], "emb_rows")
         mask_i32 = node("Cast", ["attention_mask"], "mask_i32", to=TensorProto.INT32)
-
-    if not rows:
+    else:
         # additive mask [batch, 1, 1, seq]: 0 where attended, -10000 on padding
         # (two Unsqueeze, Cast, Sub, Mul: the pattern onnxruntime's attention fusion recognises)
         mask3 = node("Unsqueeze", ["attention_mask", const("axes1", [1], np.int64)], "mask_b1s")
@@ -260,7 +258,8 @@ def build_graph(parsed: dict[str, Any], weights: str = "fp32", q4_embeddings: bo
         x = node("Reshape", [x, shape_3d(hidden)], "hidden_3d")
     m3 = node("Cast", [node("Unsqueeze", ["attention_mask", const("axes2", [2], np.int64)], "mask3")], "mask3f",
               to=TensorProto.FLOAT)
-    summed = node("ReduceSum", [node("Mul", [x, m3], "masked"), "axes1"], "pool_sum", keepdims=0)
+    summed = node("ReduceSum", [node("Mul", [x, m3], "masked"), const("axes1", [1], np.int64)], "pool_sum",
+                  keepdims=0)
     count = node("Max", [node("ReduceSum", [m3, "axes1"], "pool_cnt_raw", keepdims=0),
                          const("min_count", 1e-9)], "pool_cnt")
     node("Div", [summed, count], "embeddings")

@@ -74,3 +74,12 @@ def test_extract_homepage_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_crawl_without_targets_exits_2(tmp_path: Path) -> None:
     assert main(["crawl", "--db", str(tmp_path / "c.sqlite3")]) == 2
+
+
+def test_model_adapt_is_a_model_command(tmp_path: Path) -> None:
+    from langnghe.cli import build_parser
+
+    args = build_parser().parse_args(["model", "adapt", "--epochs", "2", "--shared", str(tmp_path)])
+    assert (args.model_command, args.epochs) == ("adapt", 2.0)
+    # without the labelled data it says so instead of starting a 20-minute run
+    assert main(["model", "adapt", "--shared", str(tmp_path)]) == 2
