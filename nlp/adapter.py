@@ -288,19 +288,19 @@ def default_adapter_path() -> Path:
     return Path(get_settings().models_dir) / ADAPTER_FILE
 
 
-def adapted_model_path(adapter: Path, data_dir: Path | None = None) -> Path:
-    """Where the merged int8 ONNX encoder of `adapter` is cached (named by the adapter's digest)."""
+def adapted_model_path(digest: str, data_dir: Path | None = None) -> Path:
+    """Where the merged int8 ONNX encoder of the adapter with `digest` is cached."""
     from nlp.onnx_encoder import RECIPE, onnx_model_path
 
     base = onnx_model_path("int8", data_dir)
-    return base.with_name(f"e5-small-adapted-{adapter_digest(adapter)}-int8-r{RECIPE}.onnx")
+    return base.with_name(f"e5-small-adapted-{digest}-int8-r{RECIPE}.onnx")
 
 
-def ensure_adapted_model(adapter: Path, data_dir: Path | None = None) -> Path:
+def ensure_adapted_model(adapter: Path, data_dir: Path | None = None, digest: str | None = None) -> Path:
     """The merged encoder as an int8 ONNX file, built on first use (a few seconds) and reused."""
     import os
 
-    target = adapted_model_path(adapter, data_dir)
+    target = adapted_model_path(digest or adapter_digest(adapter), data_dir)
     if target.is_file():
         return target
     import onnx
@@ -331,11 +331,12 @@ class AdaptedEncoder:
         adapter = Path(adapter)
         if not adapter.is_file():
             raise EncoderUnavailableError(f"no encoder adapter at {adapter} (train one: python -m nlp.adapter train)")
+        digest = adapter_digest(adapter)  # read once: names both the cached model and the vectors
         self._inner = OnnxEncoder(max_tokens=max_tokens, data_dir=data_dir,
-                                  model_path=ensure_adapted_model(adapter, data_dir))
+                                  model_path=ensure_adapted_model(adapter, data_dir, digest))
         self.dim = self._inner.dim
         self.max_tokens = self._inner.max_tokens
-        self.name = f"onnx-int8-r{RECIPE}-e5-small-adapted-{adapter_digest(adapter)}-query-t{self.max_tokens}"
+        self.name = f"onnx-int8-r{RECIPE}-e5-small-adapted-{digest}-query-t{self.max_tokens}"
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
         return np.asarray(self._inner.encode(texts, batch_size=batch_size), dtype=np.float32)

@@ -9,6 +9,7 @@ import pytest
 
 from nlp.classifiers import Featurizer, ModelsMissingError, Prediction, TextClassifiers
 from nlp.taxonomy import CIVIC_TOPICS, DEPARTMENTS, SENTIMENT_LABELS
+from tests.classifier_helpers import two_d_artifacts
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
@@ -109,25 +110,10 @@ class _FakeEncoder:
 
 
 def _tiny_artifacts(tmp_path: Path) -> Path:
-    f = Featurizer(n_bits=10)
-    idf = np.ones(f.n_features, dtype=np.float32)
-    heads = {
-        "civic": (["false", "true"], np.zeros((f.n_features, 1)), np.array([0.0])),
-        "sentiment": (list(SENTIMENT_LABELS), np.zeros((f.n_features, 3)), np.zeros(3)),
-        "topic": (["flooding", "traffic"], np.zeros((f.n_features, 2)), np.zeros(2)),
-        "department": (["construction", "police"], np.zeros((f.n_features, 2)), np.zeros(2)),
-    }
     # the encoder heads alone decide: "ngập" texts are civic flooding/construction, others traffic/police
-    dense = {
-        "civic": (np.array([[4.0], [-4.0]]), np.array([0.0]), 1.0),
-        "sentiment": (np.array([[3.0, 0.0, 0.0], [0.0, 0.0, 3.0]]), np.zeros(3), 1.0),
-        "topic": (np.array([[3.0, 0.0], [0.0, 3.0]]), np.zeros(2), 2.0),
-        "department": (np.array([[3.0, 0.0], [0.0, 3.0]]), np.zeros(2), 2.0),
-    }
     meta = {"default_backend": "hybrid", "encoder": {"name": "fake-2d", "dim": 2},
             "preprocess": {"teencode": True}}
-    TextClassifiers.save_arrays(tmp_path, f, idf, heads, meta, dense=dense)
-    return tmp_path
+    return two_d_artifacts(tmp_path, meta, beta=2.0)
 
 
 def test_dense_heads_round_trip_and_fuse(tmp_path: Path) -> None:

@@ -19,13 +19,13 @@ import nlp.encoder
 from langnghe import jobs
 from langnghe.config import Settings, get_settings
 from langnghe.records import Mention, utcnow
-from nlp.classifiers import Featurizer, TextClassifiers
+from nlp.classifiers import TextClassifiers
 from nlp.discovery import discover, get_embedder
 from nlp.embedding_cache import IssueStateDB, embedder_name, mention_text
 from nlp.pipeline import Classifier, default_pipeline, vector_db_for
 from nlp.ranking import update_rankings
-from nlp.taxonomy import SENTIMENT_LABELS
 from storage.sqlite import SQLiteStore
+from tests.classifier_helpers import two_d_artifacts
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
@@ -62,22 +62,7 @@ class Fake2D:
 
 def _fake_artifacts(d: Path) -> Path:
     """Artifacts whose n-gram heads are all zero: the encoder heads alone decide (flood → civic)."""
-    f = Featurizer(n_bits=10)
-    heads = {
-        "civic": (["false", "true"], np.zeros((f.n_features, 1)), np.array([0.0])),
-        "sentiment": (list(SENTIMENT_LABELS), np.zeros((f.n_features, 3)), np.zeros(3)),
-        "topic": (["flooding", "traffic"], np.zeros((f.n_features, 2)), np.zeros(2)),
-        "department": (["construction", "police"], np.zeros((f.n_features, 2)), np.zeros(2)),
-    }
-    dense = {
-        "civic": (np.array([[4.0], [-4.0]]), np.array([0.0]), 1.0),
-        "sentiment": (np.array([[3.0, 0.0, 0.0], [0.0, 0.0, 3.0]]), np.zeros(3), 1.0),
-        "topic": (np.array([[3.0, 0.0], [0.0, 3.0]]), np.zeros(2), 1.0),
-        "department": (np.array([[3.0, 0.0], [0.0, 3.0]]), np.zeros(2), 1.0),
-    }
-    meta = {"default_backend": "linear", "encoder": {"name": Fake2D.name, "dim": 2}}
-    TextClassifiers.save_arrays(d, f, np.ones(f.n_features, np.float32), heads, meta, dense=dense)
-    return d
+    return two_d_artifacts(d, {"default_backend": "linear", "encoder": {"name": Fake2D.name, "dim": 2}})
 
 
 def _mentions(n_flood: int, n_other: int, *, long_text: bool = False) -> list[Mention]:
