@@ -21,10 +21,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     batch_size: int = 256
-    # the understanding pipeline's classifier heads (docs/models.md): "linear" (hashed n-grams,
-    # numpy only) or "hybrid" / "encoder" (sentence-encoder heads; one encoder pass per mention,
-    # its vectors cached for the issue clustering)
-    classifier_backend: Literal["linear", "hybrid", "encoder"] = "linear"
+    # the understanding pipeline's classifier heads (docs/models.md): "hybrid" (default: n-gram +
+    # sentence-encoder heads; one encoder pass per mention, its vectors cached for the issue
+    # clustering), "encoder" (encoder heads alone) or "linear" (hashed n-grams, numpy only)
+    classifier_backend: Literal["linear", "hybrid", "encoder"] = "hybrid"
     # the store of mentions: the embedded SQLite file by default, or a search engine
     # (opensearch+http://host:9200, elasticsearch+https://…, sqlite:///path) — docs/scale.md
     store_url: str | None = None

@@ -96,9 +96,9 @@ def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> CountingEncoder:
 
 def test_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LANGNGHE_CLASSIFIER_BACKEND", raising=False)
-    assert Settings(_env_file=None).classifier_backend == "linear"
-    monkeypatch.setenv("LANGNGHE_CLASSIFIER_BACKEND", " Hybrid ")
     assert Settings(_env_file=None).classifier_backend == "hybrid"
+    monkeypatch.setenv("LANGNGHE_CLASSIFIER_BACKEND", " Linear ")
+    assert Settings(_env_file=None).classifier_backend == "linear"
     monkeypatch.setenv("LANGNGHE_CLASSIFIER_BACKEND", "bert")
     with pytest.raises(ValidationError, match="classifier_backend"):
         Settings(_env_file=None)
