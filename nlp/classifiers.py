@@ -457,9 +457,9 @@ class TextClassifiers:
         kinds = {h.cue_kind for h in (*self.heads.values(), *self.extra.values()) if h.cue_kind}
         if not kinds:
             return batch
-        from nlp.lexicon import cue_counts
+        from nlp.lexicon import cue_counts_many
 
-        return replace(batch, cues={kind: cue_counts(texts, kind)[1] for kind in sorted(kinds)})
+        return replace(batch, cues=cue_counts_many(texts, sorted(kinds)))
 
     def sentiment_proba(self, feats: FeatureBatch | None, z_general: npt.NDArray[np.float64],
                         emb: npt.NDArray[np.float32] | None = None,

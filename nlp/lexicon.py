@@ -138,31 +138,45 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 @lru_cache(maxsize=4)
-def _compiled(kind: str) -> tuple[tuple[str, ...], tuple[frozenset[tuple[str, ...]], ...], int]:
+def _compiled(kind: str) -> tuple[tuple[str, ...], dict[str, tuple[tuple[tuple[str, ...], int], ...]]]:
+    """The classes of `kind` and an index: first folded word -> ((phrase words, class column), ...)."""
+    if kind not in ("topic", "department"):
+        raise ValueError(f"unknown cue kind {kind!r}")
     cues = TOPIC_CUES if kind == "topic" else DEPARTMENT_CUES
     classes = tuple(cues)
-    sets = tuple(frozenset(tuple(_TOKEN.findall(fold(p).lower())) for p in cues[c]) for c in classes)
-    longest = max(len(p) for s in sets for p in s)
-    return classes, sets, longest
+    index: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+    for col, cls in enumerate(classes):
+        for phrase in dict.fromkeys(tuple(_TOKEN.findall(fold(p).lower())) for p in cues[cls]):
+            if phrase:
+                index.setdefault(phrase[0], []).append((phrase, col))
+    return classes, {first: tuple(entries) for first, entries in index.items()}
+
+
+def cue_counts_many(texts: Sequence[str], kinds: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+    """`cue_counts` for several kinds at once: each text is folded and split into words once."""
+    compiled = {kind: _compiled(kind) for kind in kinds}
+    out = {kind: np.zeros((len(texts), len(classes)), dtype=np.float32)
+           for kind, (classes, _) in compiled.items()}
+    for row, text in enumerate(texts):
+        words = _TOKEN.findall(fold(text).lower())
+        n = len(words)
+        for kind, (_, index) in compiled.items():
+            counts = out[kind][row]
+            for i, word in enumerate(words):
+                entries = index.get(word)
+                if entries is None:
+                    continue
+                for phrase, col in entries:
+                    k = len(phrase)
+                    if k == 1 or (i + k <= n and tuple(words[i: i + k]) == phrase):
+                        counts[col] += 1
+    return {kind: np.log1p(counts) for kind, counts in out.items()}
 
 
 def cue_counts(texts: Sequence[str], kind: str) -> tuple[tuple[str, ...], npt.NDArray[np.float32]]:
     """Per text, ``log1p`` of the number of cue-phrase occurrences of each class of `kind`
     ("topic" or "department"), matched as whole folded word sequences."""
-    if kind not in ("topic", "department"):
-        raise ValueError(f"unknown cue kind {kind!r}")
-    classes, sets, longest = _compiled(kind)
-    out = np.zeros((len(texts), len(classes)), dtype=np.float32)
-    for row, text in enumerate(texts):
-        words = _TOKEN.findall(fold(text).lower())
-        grams: dict[tuple[str, ...], int] = {}
-        for n in range(1, longest + 1):
-            for i in range(len(words) - n + 1):
-                g = tuple(words[i: i + n])
-                grams[g] = grams.get(g, 0) + 1
-        for col, phrases in enumerate(sets):
-            out[row, col] = sum(grams.get(p, 0) for p in phrases)
-    return classes, np.log1p(out)
+    return _compiled(kind)[0], cue_counts_many(texts, (kind,))[kind]
 
 
-__all__ = ["DEPARTMENT_CUES", "TOPIC_CUES", "cue_counts"]
+__all__ = ["DEPARTMENT_CUES", "TOPIC_CUES", "cue_counts", "cue_counts_many"]

@@ -163,6 +163,22 @@ def test_cue_counts_match_folded_phrases() -> None:
         cue_counts(["x"], "sentiment")
 
 
+def test_cue_counts_many_counts_every_occurrence_once_per_kind() -> None:
+    from nlp.lexicon import DEPARTMENT_CUES, TOPIC_CUES, cue_counts, cue_counts_many
+
+    texts = ["Triều cường gây ngập nước; ngập nước kéo dài, ngập nước khắp phường.", "triều lên", ""]
+    both = cue_counts_many(texts, ("topic", "department"))
+    for kind in ("topic", "department"):
+        assert np.array_equal(both[kind], cue_counts(texts, kind)[1])
+    flooding = tuple(TOPIC_CUES).index("flooding")
+    # "ngập" and "ngập nước" three times each (nested phrases both count), "triều cường" once
+    assert {"ngập", "ngập nước", "triều cường"} <= set(TOPIC_CUES["flooding"])
+    assert "triều" not in TOPIC_CUES["flooding"]
+    assert both["topic"][0, flooding] == pytest.approx(np.log1p(7.0))
+    assert both["topic"][1].sum() == 0  # a prefix of a phrase is no match
+    assert both["department"].shape == (3, len(DEPARTMENT_CUES)) and both["department"][2].sum() == 0
+
+
 def _expert_artifacts(tmp_path: Path) -> Path:
     """Tiny artifacts whose sentiment experts disagree: the domain gate decides which one speaks."""
     f = Featurizer(n_bits=12, char_weight=0.0)  # words only: no shared character n-grams
