@@ -61,6 +61,9 @@ class TrainConfig:
     # cue-phrase counts of the guide's words (nlp.lexicon) read by the topic and department heads,
     # scaled against the L2-normalised n-gram blocks (0: off)
     cue_scale: float = 0.3
+    # n-gram heads kept to this fraction of their used buckets, the largest weights (max |w| over
+    # classes): on dev the hybrid figures do not move and the artifacts shrink by a third
+    prune_keep: dict[str, float] = field(default_factory=lambda: {"topic": 0.5, "department": 0.3})
     # sentiment experts per text domain, mixed by a domain gate (see TextClassifiers.sentiment_proba)
     sentiment_experts: bool = True
     student_feedback_c: float = 8.0
@@ -230,6 +233,22 @@ def _fit_linear(x: Any, y: np.ndarray, w: np.ndarray, n_classes: int, c: float, 
     weights[np.ix_(used, model.classes_)] = coef.T
     bias[model.classes_] = model.intercept_
     return weights, bias
+
+
+def keep_largest(weights: np.ndarray, fraction: float) -> np.ndarray:
+    """`weights` (buckets, classes) with all but the `fraction` of non-zero rows of largest
+    max |w| set to zero (ties at the threshold are kept)."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"keep fraction must be in (0, 1], not {fraction}")
+    magnitude = np.abs(weights).max(axis=1)
+    used = np.flatnonzero(magnitude > 0)
+    keep = int(np.ceil(len(used) * fraction))
+    if keep >= len(used):
+        return weights
+    threshold = np.partition(magnitude[used], len(used) - keep)[len(used) - keep]
+    out = weights.copy()
+    out[magnitude < threshold] = 0.0
+    return out
 
 
 def _build_examples(cfg: TrainConfig, civic_train: list[dict[str, Any]], weak: list[str],
@@ -560,6 +579,8 @@ def train(shared_dir: Path, models_dir: Path, seed: int = 0,
         weights, cue_part = _split_cues(name, weights, cfg.featurizer.n_features, cfg)
         if cue_part is not None:
             cue_weights[name] = cue_part
+        if name in cfg.prune_keep:
+            weights = keep_largest(weights, cfg.prune_keep[name])
         fitted[name] = (names, weights, bias)
         log.info("n-gram head %s: %d examples, %.1fs", name, len(examples[name]), time.perf_counter() - t0)
 

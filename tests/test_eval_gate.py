@@ -95,3 +95,17 @@ def test_committed_artifacts_reach_every_floor() -> None:
     backends = sorted({k.split(".", 1)[0] for k in base["floors"]})
     scores = flat_headline(evaluate(SHARED, MODELS, backends=backends))
     assert check_floors(scores, base) == []
+
+
+def test_keep_largest_zeroes_the_smallest_rows() -> None:
+    import numpy as np
+
+    from nlp.training import keep_largest
+
+    w = np.array([[0.0, 0.0], [0.1, -0.2], [3.0, 0.0], [0.0, -1.0], [0.5, 0.4]])
+    kept = keep_largest(w, 0.5)  # 4 used rows: the two of largest max |w| stay
+    assert np.array_equal(kept, np.array([[0, 0], [0, 0], [3.0, 0], [0, -1.0], [0, 0]]))
+    assert np.array_equal(keep_largest(w, 1.0), w)
+    assert w[1, 1] == -0.2  # the input is not modified
+    with pytest.raises(ValueError, match="keep fraction"):
+        keep_largest(w, 0.0)
