@@ -632,16 +632,34 @@ _ABBREVIATIONS = (
 )
 
 
+_SCHOOL_HEADS = ("trường THPT ", "trường PTTH ", "THPT ", "PTTH ", "trường trung học phổ thông ")
+_ROMAN = {"1": "I", "2": "II", "3": "III"}
+
+
 def _landmark_variants(name: str) -> list[str]:
-    """The name and its usual abbreviations: 'bệnh viện Chợ Rẫy' → also 'BV Chợ Rẫy'."""
+    """The name and its usual spellings: 'bệnh viện Chợ Rẫy' → also 'BV Chợ Rẫy'; 'bệnh viện Nhi
+    Đồng 1' → also '… Nhi Đồng I'; 'trường THPT chuyên Trần Đại Nghĩa' → also 'trường PTTH Trần
+    Đại Nghĩa', 'THPT chuyên …' and the other names of a high school."""
     out = [name]
     low = name.lower()
     for head, alts in _ABBREVIATIONS:
         if low.startswith(head):
             out.extend(alt + name[len(head):] for alt in alts)
+    if low.startswith("trường thpt "):
+        rest = name[len("trường THPT "):]
+        bare = rest[len("chuyên "):] if rest.lower().startswith("chuyên ") else None
+        for head in _SCHOOL_HEADS:
+            out.append(head + rest)
+            if bare:
+                out.extend((head + bare, head + "chuyên " + bare))
+        if bare:
+            out.append("trường chuyên " + bare)
     if "TP.HCM" in name:
-        out.extend(name.replace("TP.HCM", alt) for alt in ("TPHCM", "TP HCM", "TP. HCM"))
-    return out
+        out.extend(v.replace("TP.HCM", alt) for v in list(out) for alt in ("TPHCM", "TP HCM", "TP. HCM"))
+    last = name.rsplit(" ", 1)
+    if len(last) == 2 and last[1] in _ROMAN:
+        out.extend(v[: -len(last[1])] + _ROMAN[last[1]] for v in list(out) if v.endswith(" " + last[1]))
+    return list(dict.fromkeys(out))
 
 
 @lru_cache(maxsize=1)

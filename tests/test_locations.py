@@ -166,6 +166,19 @@ def test_landmarks() -> None:
     assert _one("Bệnh nhân chuyển lên BV Chợ Rẫy")[:3] == ("BV Chợ Rẫy", "landmark", "Quận 5")
 
 
+@pytest.mark.parametrize(("text", "span", "fd"), [
+    ("Bé được chuyển lên Bệnh viện Nhi Đồng I cấp cứu", "Bệnh viện Nhi Đồng I", "Quận 10"),
+    ("điều trị tại bệnh viện nhi đồng II", "bệnh viện nhi đồng II", "Quận 1"),
+    ("học sinh Trường PTTH Trần Đại Nghĩa đoạt giải", "Trường PTTH Trần Đại Nghĩa", "Quận 1"),
+    ("thí sinh trường chuyên Lê Hồng Phong", "trường chuyên Lê Hồng Phong", "Quận 5"),
+    ("sinh viên ĐH Sư phạm TPHCM", "ĐH Sư phạm TPHCM", "Quận 5"),
+])
+def test_landmark_spellings(text: str, span: str, fd: str) -> None:
+    """Roman numerals, the names of a high school, abbreviations with the city's short forms."""
+    assert _one(text)[0] == span
+    assert _one(text)[2] == fd
+
+
 def test_false_positives_and_offsets() -> None:
     r = get_resolver()
     assert r.resolve("ông An và bà Hòa đi chợ") == []
@@ -218,8 +231,8 @@ def _district_prf(path: Path) -> tuple[float, float, float]:
 def test_dev_former_district_f1() -> None:
     prec, rec, f1 = _district_prf(SHARED / "dev.jsonl")
     print(f"civic dev former district: precision {prec:.3f} recall {rec:.3f} F1 {f1:.3f}")
-    assert prec >= 0.93
-    assert f1 >= 0.88
+    assert prec >= 0.95
+    assert f1 >= 0.93
 
 
 def test_speed() -> None:
