@@ -16,15 +16,14 @@ SQLite file (WAL, a separate connection, tables created on first use):
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from storage.connections import SQLiteConnections
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS crawl_frontier (
@@ -110,35 +109,16 @@ class CrawlState:
         self.path = Path(db_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
-        self._local = threading.local()
-        self._conn().executescript(SCHEMA)
+        self._db = self._connections()
+        self._db.get().executescript(SCHEMA)
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            self._local.conn = conn
-        return conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    def _connections(self) -> SQLiteConnections:
+        return SQLiteConnections(self.path, timeout=self.timeout, row_factory=None, label="crawl state")
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close every thread's connection; a later call opens new ones."""
+        self._db.close()
+        self._db = self._connections()
 
     # ---- frontier
 
@@ -148,7 +128,7 @@ class CrawlState:
         rows = [(url, spider, json.dumps(meta, default=str, ensure_ascii=False), now) for url, meta in items]
         if not rows:
             return 0
-        with self._write() as conn:
+        with self._db.write() as conn:
             before = conn.total_changes
             conn.executemany("INSERT OR IGNORE INTO crawl_frontier (url, spider, meta, discovered_at) "
                              "VALUES (?, ?, ?, ?)", rows)
@@ -159,13 +139,13 @@ class CrawlState:
         if not urls:
             return
         now = time.time()
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.executemany("UPDATE crawl_frontier SET done_at = ? WHERE url = ? AND done_at IS NULL",
                              [(now, u) for u in urls])
 
     def pending(self, spider: str, limit: int = 100_000) -> list[tuple[str, dict[str, Any]]]:
         """URLs discovered by `spider` and not done, oldest first."""
-        rows = self._conn().execute(
+        rows = self._db.get().execute(
             "SELECT url, meta FROM crawl_frontier WHERE spider = ? AND done_at IS NULL "
             "ORDER BY discovered_at LIMIT ?", (spider, limit)).fetchall()
         return [(url, json.loads(meta)) for url, meta in rows]
@@ -173,8 +153,8 @@ class CrawlState:
     # ---- pages (conditional GET)
 
     def page(self, url: str) -> PageInfo | None:
-        row = self._conn().execute("SELECT url, etag, last_modified, published_at, fetched_at, content_hash "
-                                   "FROM crawl_pages WHERE url = ?", (url,)).fetchone()
+        row = self._db.get().execute("SELECT url, etag, last_modified, published_at, fetched_at, content_hash "
+                                     "FROM crawl_pages WHERE url = ?", (url,)).fetchone()
         if row is None:
             return None
         published = datetime.fromisoformat(row[3]) if row[3] else None
@@ -183,7 +163,7 @@ class CrawlState:
     def record_pages(self, pages: Sequence[PageInfo]) -> None:
         if not pages:
             return
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.executemany(
                 "INSERT INTO crawl_pages (url, etag, last_modified, published_at, fetched_at, content_hash) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(url) DO UPDATE SET etag = excluded.etag, "
@@ -196,26 +176,26 @@ class CrawlState:
 
     def touch_page(self, url: str) -> None:
         """A fetch that found the page unchanged (HTTP 304)."""
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.execute("UPDATE crawl_pages SET fetched_at = ? WHERE url = ?", (time.time(), url))
 
     # ---- stories
 
     def story(self, mention_id: str) -> StoryRow | None:
-        row = self._conn().execute("SELECT mention_id, story_id, source, content_hash, simhash, published_at "
-                                   "FROM crawl_stories WHERE mention_id = ?", (mention_id,)).fetchone()
+        row = self._db.get().execute("SELECT mention_id, story_id, source, content_hash, simhash, published_at "
+                                     "FROM crawl_stories WHERE mention_id = ?", (mention_id,)).fetchone()
         return StoryRow(row[0], row[1], row[2], row[3], _unsigned(row[4]), row[5]) if row else None
 
     def by_content_hash(self, content_hash: str) -> list[StoryRow]:
-        rows = self._conn().execute("SELECT mention_id, story_id, source, content_hash, simhash, published_at "
-                                    "FROM crawl_stories WHERE content_hash = ?", (content_hash,)).fetchall()
+        rows = self._db.get().execute("SELECT mention_id, story_id, source, content_hash, simhash, published_at "
+                                      "FROM crawl_stories WHERE content_hash = ?", (content_hash,)).fetchall()
         return [StoryRow(r[0], r[1], r[2], r[3], _unsigned(r[4]), r[5]) for r in rows]
 
     def simhash_candidates(self, simhash: int, limit: int = 2000) -> list[StoryRow]:
         """Stored fingerprints sharing at least one band with `simhash`."""
         values = bands(simhash)
         where = " OR ".join(f"b{i} = ?" for i in range(len(values)))
-        rows = self._conn().execute(
+        rows = self._db.get().execute(
             f"SELECT mention_id, story_id, source, content_hash, simhash, published_at FROM crawl_stories "
             f"WHERE {where} LIMIT ?", (*values, limit)).fetchall()
         return [StoryRow(r[0], r[1], r[2], r[3], _unsigned(r[4]), r[5]) for r in rows]
@@ -223,7 +203,7 @@ class CrawlState:
     def record_stories(self, rows: Sequence[StoryRow]) -> None:
         if not rows:
             return
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO crawl_stories (mention_id, story_id, source, content_hash, simhash, "
                 "b0, b1, b2, b3, b4, b5, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -231,15 +211,15 @@ class CrawlState:
                   r.published_at) for r in rows])
 
     def story_members(self, story_id: str) -> list[StoryRow]:
-        rows = self._conn().execute("SELECT mention_id, story_id, source, content_hash, simhash, published_at "
-                                    "FROM crawl_stories WHERE story_id = ? ORDER BY published_at",
-                                    (story_id,)).fetchall()
+        rows = self._db.get().execute("SELECT mention_id, story_id, source, content_hash, simhash, published_at "
+                                      "FROM crawl_stories WHERE story_id = ? ORDER BY published_at",
+                                      (story_id,)).fetchall()
         return [StoryRow(r[0], r[1], r[2], r[3], _unsigned(r[4]), r[5]) for r in rows]
 
     def story_ids(self, mention_ids: Sequence[str]) -> dict[str, str]:
         """mention id → story id, for the ids that have one."""
         out: dict[str, str] = {}
-        conn = self._conn()
+        conn = self._db.get()
         for i in range(0, len(mention_ids), 500):
             chunk = list(mention_ids[i:i + 500])
             marks = ",".join("?" * len(chunk))
@@ -251,11 +231,11 @@ class CrawlState:
     # ---- forum threads
 
     def thread_page(self, url: str) -> int | None:
-        row = self._conn().execute("SELECT last_page FROM crawl_threads WHERE url = ?", (url,)).fetchone()
+        row = self._db.get().execute("SELECT last_page FROM crawl_threads WHERE url = ?", (url,)).fetchone()
         return int(row[0]) if row else None
 
     def record_thread(self, url: str, last_page: int, posts: int) -> None:
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.execute("INSERT INTO crawl_threads (url, last_page, posts, checked_at) VALUES (?, ?, ?, ?) "
                          "ON CONFLICT(url) DO UPDATE SET last_page = MAX(last_page, excluded.last_page), "
                          "posts = excluded.posts, checked_at = excluded.checked_at",
@@ -266,7 +246,7 @@ class CrawlState:
     def hotline_rows(self, native_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
         """native id → (row hash, status) of reports already imported."""
         out: dict[str, tuple[str, str | None]] = {}
-        conn = self._conn()
+        conn = self._db.get()
         for i in range(0, len(native_ids), 500):
             chunk = list(native_ids[i:i + 500])
             marks = ",".join("?" * len(chunk))
@@ -280,11 +260,11 @@ class CrawlState:
         if not rows:
             return
         now = time.time()
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.executemany("INSERT OR REPLACE INTO crawl_hotline (native_id, mention_id, status, category, "
                              "location, row_hash, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                              [(*r, now) for r in rows])
 
     def hotline_status(self, native_id: str) -> str | None:
-        row = self._conn().execute("SELECT status FROM crawl_hotline WHERE native_id = ?", (native_id,)).fetchone()
+        row = self._db.get().execute("SELECT status FROM crawl_hotline WHERE native_id = ?", (native_id,)).fetchone()
         return row[0] if row else None

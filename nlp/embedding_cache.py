@@ -20,10 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from langnghe.records import Mention, parse_datetime, utcnow
+from storage.connections import SQLiteConnections
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +105,15 @@ class IssueStateDB:
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self._timeout = timeout
-        self._local = threading.local()
-        self._lock = threading.RLock()
-        self._conns: list[sqlite3.Connection] = []
-        with self._tx() as conn:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._connections()
+        with self._db.write() as conn:
             for stmt in _SCHEMA:
                 conn.execute(stmt)
+
+    def _connections(self) -> SQLiteConnections:
+        return SQLiteConnections(self.path, timeout=self._timeout, row_factory=None,
+                                 label="issue-state database")
 
     @classmethod
     def for_store(cls, store: object, fallback: str | Path | None = None) -> IssueStateDB:
@@ -131,36 +132,10 @@ class IssueStateDB:
                 log.debug("could not record the issue-state schema version", exc_info=True)
         return db
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            self._conns.append(conn)
-        return conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-
     def close(self) -> None:
-        for conn in self._conns:
-            conn.close()
-        self._conns = []
-        self._local = threading.local()
+        """Close every thread's connection; a later call opens new ones."""
+        self._db.close()
+        self._db = self._connections()
 
     # -- vectors
 
@@ -169,7 +144,7 @@ class IssueStateDB:
         out: dict[str, np.ndarray] = {}
         want = dict(items)
         ids = list(want)
-        conn = self._conn()
+        conn = self._db.get()
         for k in range(0, len(ids), 500):
             chunk = ids[k:k + 500]
             marks = ",".join("?" * len(chunk))
@@ -183,7 +158,7 @@ class IssueStateDB:
     def put_vectors(self, model: str, rows: Sequence[tuple[str, str, np.ndarray]]) -> None:
         if not rows:
             return
-        with self._tx() as conn:
+        with self._db.write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO nlp_vectors(model, mention_id, text_hash, dim, vec) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -192,14 +167,14 @@ class IssueStateDB:
 
     def count_vectors(self, model: str | None = None) -> int:
         if model is None:
-            return int(self._conn().execute("SELECT COUNT(*) FROM nlp_vectors").fetchone()[0])
-        return int(self._conn().execute(
+            return int(self._db.get().execute("SELECT COUNT(*) FROM nlp_vectors").fetchone()[0])
+        return int(self._db.get().execute(
             "SELECT COUNT(*) FROM nlp_vectors WHERE model = ?", (model,)).fetchone()[0])
 
     # -- issue state
 
     def get_states(self, ids: Sequence[str] | None = None) -> dict[str, IssueState]:
-        conn = self._conn()
+        conn = self._db.get()
         rows: list[tuple[Any, ...]] = []
         cols = "issue_id, status, model, centroid, n, closed_at, merged_into, history"
         if ids is None:
@@ -224,7 +199,7 @@ class IssueStateDB:
         if not states:
             return
         now = utcnow().isoformat()
-        with self._tx() as conn:
+        with self._db.write() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO nlp_issue_state(issue_id, status, model, centroid, n, "
                 "closed_at, merged_into, history, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -237,7 +212,7 @@ class IssueStateDB:
     def add_event(self, kind: str, issue_id: str, other_id: str = "", *, at: datetime,
                   detail: dict[str, Any] | None = None) -> bool:
         """Record an event once; False when the same (kind, issue, other) was recorded before."""
-        with self._tx() as conn:
+        with self._db.write() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO nlp_issue_events(kind, issue_id, other_id, at, detail) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -251,7 +226,7 @@ class IssueStateDB:
         if issue_id is not None:
             sql += " WHERE issue_id = ? OR other_id = ?"
             args = (issue_id, issue_id)
-        rows = self._conn().execute(sql + " ORDER BY at, kind, issue_id, other_id", args).fetchall()
+        rows = self._db.get().execute(sql + " ORDER BY at, kind, issue_id, other_id", args).fetchall()
         return [{"kind": k, "issue_id": i, "other_id": o, "at": a, "detail": json.loads(d)}
                 for k, i, o, a, d in rows]
 
@@ -261,7 +236,7 @@ class IssueStateDB:
         """Insert (issue, area, period, key, observed, baseline, ratio, detected_at) rows; the
         indices of the rows that were new (others had been raised before)."""
         new: list[int] = []
-        with self._tx() as conn:
+        with self._db.write() as conn:
             for k, row in enumerate(rows):
                 cur = conn.execute("INSERT OR IGNORE INTO nlp_emerging VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
                 if cur.rowcount > 0:
@@ -274,7 +249,7 @@ class IssueStateDB:
         if since is not None:
             sql += " WHERE detected_at >= ?"
             args = (since.isoformat(),)
-        return self._conn().execute(sql + " ORDER BY detected_at, issue_id, area_id", args).fetchall()
+        return self._db.get().execute(sql + " ORDER BY detected_at, issue_id, area_id", args).fetchall()
 
 
 def cached_embeddings(embedder: Embedder, mentions: Sequence[Mention], db: IssueStateDB | None = None,

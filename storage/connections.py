@@ -1,27 +1,37 @@
 """Connections to one SQLite file shared by threads: one connection per thread (WAL, autocommit
-mode, rows as `sqlite3.Row`), one writer at a time, and a close that ends them all."""
+mode, rows as `sqlite3.Row` unless told otherwise), one writer at a time, and a close that ends them
+all."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
+RowFactory = type[sqlite3.Row] | Callable[[sqlite3.Cursor, tuple[Any, ...]], object] | None
+
+
 class SQLiteConnections:
-    """Per-thread connections to `path`; `write()` is one BEGIN IMMEDIATE … COMMIT transaction."""
+    """Per-thread connections to `path`; `write()` is one BEGIN IMMEDIATE … COMMIT transaction.
+
+    `synchronous` is the ``PRAGMA synchronous`` level of every connection; `row_factory` is set on
+    every connection (default `sqlite3.Row`; None gives plain tuples); `label` names the database in
+    errors."""
 
     def __init__(self, path: Path, *, timeout: float = 30.0, synchronous: str = "NORMAL",
-                 label: str = "database") -> None:
+                 label: str = "database", row_factory: RowFactory = sqlite3.Row) -> None:
         self.path = path
         self.label = label
         self._timeout = timeout
         self._synchronous = synchronous
+        self._row_factory = row_factory
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -36,7 +46,7 @@ class SQLiteConnections:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                    check_same_thread=False)
-            conn.row_factory = sqlite3.Row
+            conn.row_factory = self._row_factory
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
