@@ -75,8 +75,12 @@ def text_hash(text: str) -> str:
 
 
 def mention_text(m: Mention, limit: int = 1500) -> str:
-    """The text encoded for a mention: title, then the start of the body."""
-    return f"{m.title}\n{(m.text or '')[:limit]}" if m.title else (m.text or "")[:limit]
+    """The text encoded for a mention: title, then the start of the body; tone marks restored when
+    it is written without them (`nlp.accents`), so that the encoder reads Vietnamese it knows."""
+    from nlp.accents import restore_if_unaccented
+
+    text = f"{m.title}\n{(m.text or '')[:limit]}" if m.title else (m.text or "")[:limit]
+    return restore_if_unaccented(text)
 
 
 @dataclass

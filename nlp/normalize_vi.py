@@ -53,15 +53,16 @@ def expand_teencode(text: str, table: dict[str, str] | None = None) -> str:
     return _WORD.sub(repl, text)
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+_MARKED_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
+
+
 def is_unaccented(text: str, threshold: float = 0.02) -> bool:
     """True for Vietnamese typed without tone marks/diacritics (few non-ASCII letters)."""
-    letters = marked = 0
-    for ch in text:
-        if ch.isalpha():
-            letters += 1
-            if not ch.isascii():
-                marked += 1
-    return letters >= 8 and marked / letters < threshold
+    letters = len(_LETTER.findall(text))
+    if letters < 8:
+        return False
+    return len(_MARKED_LETTER.findall(text)) / letters < threshold
 
 
 def prepare_for_model(text: str, teencode: bool = True) -> str:
