@@ -97,11 +97,12 @@ DEPARTMENT_CUES: Mapping[str, tuple[str, ...]] = {
     "construction": (
         "đường", "cầu", "thoát nước", "chống ngập", "giao thông", "xe buýt", "metro", "chiếu sáng",
         "cây xanh", "cấp phép xây dựng", "công trình", "sở xây dựng", "sở giao thông", "nước sạch",
-        "cấp nước", "sawaco", "hạ tầng", "thi công",
+        "cấp nước", "sawaco", "hạ tầng", "thi công", "xây dựng trái phép", "sai phép", "không phép",
     ),
     "agriculture_environment": (
         "ô nhiễm", "rác", "vệ sinh môi trường", "đất đai", "bồi thường", "thu hồi đất", "tài nguyên nước",
         "nông nghiệp", "môi trường", "sở tài nguyên", "chất thải", "gia súc", "dịch bệnh gia", "thủy lợi",
+        "đền bù", "sổ hồng", "sổ đỏ", "quyền sử dụng đất",
     ),
     "planning_architecture": ("quy hoạch", "quy hoạch treo", "kiến trúc", "phân khu", "đồ án"),
     "health": ("bệnh viện", "bệnh", "bảo hiểm y tế", "thuốc", "y tế", "bác sĩ", "sở y tế", "dịch"),
@@ -122,7 +123,7 @@ DEPARTMENT_CUES: Mapping[str, tuple[str, ...]] = {
     "tourism": ("du lịch", "du khách", "khách du lịch", "lữ hành"),
     "inspectorate": (
         "tham nhũng", "hối lộ", "tham ô", "lợi dụng chức vụ", "thanh tra", "khiếu nại", "tố cáo",
-        "sai phạm", "kỷ luật", "lãng phí",
+        "sai phạm", "kỷ luật", "lãng phí", "nhũng nhiễu",
     ),
     "police": (
         "công an", "trộm", "cướp", "lừa đảo", "ma túy", "khởi tố", "bắt giữ", "tạm giam", "cháy",
