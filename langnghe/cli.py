@@ -247,6 +247,11 @@ def cmd_model(args: argparse.Namespace) -> int:
 
         return adapter_main(["train", "--shared", str(args.shared), "--out", str(args.models_dir / ADAPTER_FILE),
                              "--epochs", str(args.epochs)])
+    if args.model_command == "accents":
+        from nlp.accents import main as accents_main
+
+        code = accents_main(["build", "--shared", str(args.shared)])
+        return code or accents_main(["eval", "--shared", str(args.shared)])
     flags = []
     if getattr(args, "update_baseline", False):
         flags.append("--update-baseline")
@@ -343,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("--batch-size", type=int, default=settings.batch_size)
     p.add_argument("--backend", choices=["linear", "hybrid", "encoder"], default=None,
-                   help="heads: n-gram (default, fast), n-gram + e5 embeddings, or e5 only (docs/models.md)")
+                   help="heads: n-gram + e5 embeddings (default), n-gram only (fast), or e5 only (docs/models.md)")
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("extract", help="extract an article from a saved HTML page")
@@ -378,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_parser(model_sub.add_parser("eval", help="evaluate; --update-baseline raises the floors"), "eval")
     model_parser(model_sub.add_parser("adapt", help="fine-tune the encoder adapter on the CPU (needs the "
                                       "transformer extra; then run `model train`)"), "adapt")
+    model_parser(model_sub.add_parser("accents", help="rebuild the tone-mark restoration model "
+                                      "(nlp/data/accents.npz) from VNTC and report its accuracy"), "accents")
     return parser
 
 

@@ -83,3 +83,4 @@ def test_model_adapt_is_a_model_command(tmp_path: Path) -> None:
     assert (args.model_command, args.epochs) == ("adapt", 2.0)
     # without the labelled data it says so instead of starting a 20-minute run
     assert main(["model", "adapt", "--shared", str(tmp_path)]) == 2
+    assert main(["model", "accents", "--shared", str(tmp_path)]) == 2
