@@ -55,11 +55,21 @@ def expand_teencode(text: str, table: dict[str, str] | None = None) -> str:
 
 _LETTER = re.compile(r"[^\W\d_]")
 _MARKED_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
+_ASCII_LETTERS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def is_unaccented(text: str, threshold: float = 0.02) -> bool:
     """True for Vietnamese typed without tone marks/diacritics (few non-ASCII letters)."""
-    letters = len(_LETTER.findall(text))
+    ascii_bytes = text.encode("ascii", "ignore")
+    non_ascii = len(text) - len(ascii_bytes)
+    ascii_letters = len(ascii_bytes) - len(ascii_bytes.translate(None, _ASCII_LETTERS))
+    if non_ascii == 0:  # fast paths in C: plain ASCII, or clearly accented text
+        return ascii_letters >= 8
+    astral = len(text.encode("utf-16-le", "surrogatepass")) // 2 - len(text)  # emoji and the like
+    marks = non_ascii - astral
+    if marks >= 16 and marks > 10 * threshold * (ascii_letters + marks):
+        return False  # many non-ASCII characters below U+10000 (a few quotes cannot reach this): accented
+    letters = len(_LETTER.findall(text))  # emoji, quotes and dashes are not letters
     if letters < 8:
         return False
     return len(_MARKED_LETTER.findall(text)) / letters < threshold

@@ -29,3 +29,8 @@ def test_unaccented_detection() -> None:
     assert is_unaccented("duong nguyen huu canh ngap sau qua")
     assert not is_unaccented("đường Nguyễn Hữu Cảnh ngập sâu quá")
     assert not is_unaccented("ok")  # too short to tell
+    # emoji, quotes and dashes are not tone marks; a long accented text takes the fast path
+    assert is_unaccented("ok 😀😀😀 ngap nuoc qua troi luon")
+    assert is_unaccented("ngap nuoc – “qua” troi … o Q.7 🤣🤣🤣🤣🤣🤣🤣🤣🤣🤣🤣🤣🤣🤣🤣🤣🤣")
+    assert not is_unaccented("Người dân phản ánh đường ngập nước sau mưa lớn. " * 20)
+    assert not is_unaccented("Café ở đâu vậy các bạn ơi")
