@@ -260,6 +260,10 @@ class Prediction:
     sentiment_score: float
     topic: str
     department: str
+    # probability of the named topic / department (0.0 when they are not_civic / none): low values
+    # mark routings a person should check
+    topic_score: float = 0.0
+    department_score: float = 0.0
 
 
 class TextClassifiers:
@@ -593,5 +597,7 @@ class TextClassifiers:
                 sentiment_score=round(float(sent_p[k, sent_i[k]]), 4),
                 topic=topic_head.classes[topic_i[k]] if topical[k] else "not_civic",
                 department=dept_head.classes[dept_i[k]] if topical[k] else "none",
+                topic_score=round(float(topic_p[k, topic_i[k]]), 4) if topical[k] else 0.0,
+                department_score=round(float(dept_p[k, dept_i[k]]), 4) if topical[k] else 0.0,
             ))
         return preds

@@ -119,6 +119,8 @@ def classify_file(input_path: Path, output_path: Path, models_dir: Path | None =
                     row = {
                         "id": item["id"], "civic": pred.civic, "sentiment": pred.sentiment,
                         "topic": pred.topic, "department": pred.department,
+                        "scores": {"civic": pred.civic_score, "sentiment": pred.sentiment_score,
+                                   "topic": pred.topic_score, "department": pred.department_score},
                         "locations": [_location_dict(loc) for loc in resolver.resolve(item["text"])],
                     }
                     out.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -51,13 +51,17 @@ def test_classify_small_file(tmp_path: Path) -> None:
     rows = _read(out)
     assert [r["id"] for r in rows] == ["a", 7]
     first, second = rows
-    assert set(first) == {"id", "civic", "sentiment", "topic", "department", "locations"}
+    assert set(first) == {"id", "civic", "sentiment", "topic", "department", "scores", "locations"}
     assert (first["civic"], first["topic"], first["department"]) == (True, "flooding", "construction")
+    assert set(first["scores"]) == {"civic", "sentiment", "topic", "department"}
+    assert first["scores"]["civic"] >= 0.5 and 0.0 < first["scores"]["department"] <= 1.0
     (loc,) = first["locations"]
     assert text[loc["start"]:loc["end"]] == loc["text"] == "đường Nguyễn Hữu Cảnh"  # offsets into `text`
     assert loc["former_district"] == "Bình Thạnh" and set(loc) == {"text", "start", "end", "former_district",
                                                                    "ward"}
     assert (second["civic"], second["topic"], second["department"]) == (False, "not_civic", "none")
+    assert second["scores"]["civic"] < 0.5
+    assert second["scores"]["department"] == 0.0 or second["scores"]["civic"] >= 0.05
     assert second["locations"] == []
 
 
