@@ -91,6 +91,10 @@ class Mention:
     sentiment_score: float | None = None
     topic: str | None = None
     department: str | None = None
+    # probability of the named topic / department (0.0 when not_civic / none): a low
+    # department_score marks a routing a person should check
+    topic_score: float | None = None
+    department_score: float | None = None
     locations: list[Location] = field(default_factory=list)
     areas: list[str] = field(default_factory=list)  # area ids at every level, city included
     issue_id: str | None = None

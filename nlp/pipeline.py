@@ -112,7 +112,8 @@ class Classifier:
 
     name = "classifier"
     requires: tuple[str, ...] = ("title", "text")
-    assigns: tuple[str, ...] = ("civic", "civic_score", "sentiment", "sentiment_score", "topic", "department")
+    assigns: tuple[str, ...] = ("civic", "civic_score", "sentiment", "sentiment_score", "topic", "department",
+                                "topic_score", "department_score")
 
     def __init__(self, models_dir: Path, batch_size: int = 256, backend: str | None = None,
                  vector_db: IssueStateDB | None = None) -> None:
@@ -151,6 +152,8 @@ class Classifier:
             mention.sentiment_score = pred.sentiment_score
             mention.topic = pred.topic
             mention.department = pred.department
+            mention.topic_score = pred.topic_score
+            mention.department_score = pred.department_score
         return batch
 
 

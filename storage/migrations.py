@@ -113,6 +113,12 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE mentions ADD COLUMN story_id TEXT",
         "CREATE INDEX mentions_story ON mentions(story_id)",
     ],
+    # 3: the probability of the named topic and department (a low department_score marks a
+    # routing to check); NULL for mentions classified before this version
+    [
+        "ALTER TABLE mentions ADD COLUMN topic_score REAL",
+        "ALTER TABLE mentions ADD COLUMN department_score REAL",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

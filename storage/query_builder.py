@@ -84,7 +84,8 @@ def mention_mappings(flavor: Flavor = "opensearch", *, vector_dims: int | None =
         "language": kw, "author": {"type": "keyword", "ignore_above": 256},
         "civic": {"type": "boolean"}, "civic_score": {"type": "float"},
         "sentiment": kw, "sentiment_score": {"type": "float"},
-        "topic": kw, "department": kw, "areas": kw, "issue_id": kw,
+        "topic": kw, "department": kw, "topic_score": {"type": "float"}, "department_score": {"type": "float"},
+        "areas": kw, "issue_id": kw,
         "locations": {"type": "object", "enabled": False},
         "seq": {"type": "long"},
     }
@@ -171,6 +172,8 @@ def mention_to_doc(m: Mention, seq: int) -> dict[str, Any]:
         "sentiment": m.sentiment,
         "sentiment_score": None if m.sentiment_score is None else float(m.sentiment_score),
         "topic": m.topic, "department": m.department,
+        "topic_score": None if m.topic_score is None else float(m.topic_score),
+        "department_score": None if m.department_score is None else float(m.department_score),
         "locations": [loc.to_dict() if isinstance(loc, Location) else dict(loc) for loc in m.locations],
         "areas": list(dict.fromkeys(m.areas)), "issue_id": m.issue_id,
         "processed_at": None if m.processed_at is None else ts(m.processed_at),

@@ -46,7 +46,7 @@ __all__ = ["EngineClient", "EngineError", "SearchEngineStore", "connect", "parse
 
 _CRAWL_FIELDS = ("source", "url", "title", "text", "published_at", "language", "author")
 _ENRICHMENT_FIELDS = ("civic", "civic_score", "sentiment", "sentiment_score", "topic", "department",
-                      "locations", "areas", "issue_id", "processed_at")
+                      "topic_score", "department_score", "locations", "areas", "issue_id", "processed_at")
 _COMPARED = ("id", "crawled_at", *_CRAWL_FIELDS, *_ENRICHMENT_FIELDS)
 _MGET_CHUNK = 1000
 _RETRYABLE = {429, 502, 503, 504}
@@ -335,6 +335,8 @@ class SearchEngineStore:
             concrete[alias] = f"{alias}-v1"
         for alias, index in concrete.items():
             if self._alias_exists(alias):
+                if alias == self.mentions:
+                    self._add_missing_mention_fields()
                 continue
             body: dict[str, Any] = {"aliases": {alias: {"is_write_index": True}}}
             if alias != self.mentions:
@@ -346,6 +348,18 @@ class SearchEngineStore:
                     raise
         self._request("GET", f"/_cluster/health/{','.join(concrete.values())}",
                       params={"wait_for_status": "yellow"})  # the server waits up to 30 s
+
+    def _add_missing_mention_fields(self) -> None:
+        """Map the fields this version writes that an existing mentions index lacks (its mapping
+        is strict, so it would refuse documents carrying them); mapped fields are left alone."""
+        wanted = qb.mention_mappings(self.flavor)["properties"]
+        answer = self._request("GET", f"/{self.mentions}/_mapping") or {}
+        for index, body in answer.items():
+            have = ((body or {}).get("mappings") or {}).get("properties") or {}
+            missing = {name: spec for name, spec in wanted.items() if name not in have}
+            if missing:
+                log.info("adding fields %s to the mapping of %s", sorted(missing), index)
+                self._request("PUT", f"/{index}/_mapping", {"properties": missing})
 
     def _alias_exists(self, alias: str) -> bool:
         try:

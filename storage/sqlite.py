@@ -63,14 +63,14 @@ TITLE_WEIGHT, TEXT_WEIGHT = 2.0, 1.0  # bm25 column weights
 
 _MENTION_COLUMNS = (
     "id", "source", "url", "title", "text", "published_at", "crawled_at", "language", "author",
-    "civic", "civic_score", "sentiment", "sentiment_score", "topic", "department", "locations",
-    "areas", "issue_id", "processed_at", "story_id",
+    "civic", "civic_score", "sentiment", "sentiment_score", "topic", "department", "topic_score",
+    "department_score", "locations", "areas", "issue_id", "processed_at", "story_id",
 )
 _CRAWL_FIELDS = ("source", "url", "title", "text", "published_at", "language", "author",
                  "story_id")
 _ENRICHMENT_FIELDS = (
-    "civic", "civic_score", "sentiment", "sentiment_score", "topic", "department", "locations",
-    "areas", "issue_id", "processed_at",
+    "civic", "civic_score", "sentiment", "sentiment_score", "topic", "department", "topic_score",
+    "department_score", "locations", "areas", "issue_id", "processed_at",
 )
 _ISSUE_COLUMNS = (
     "id", "label", "topic", "department", "area_ids", "keywords", "first_seen", "last_seen",
@@ -131,6 +131,8 @@ def _mention_values(m: Mention) -> dict[str, Any]:
         "sentiment": m.sentiment,
         "sentiment_score": None if m.sentiment_score is None else float(m.sentiment_score),
         "topic": m.topic, "department": m.department,
+        "topic_score": None if m.topic_score is None else float(m.topic_score),
+        "department_score": None if m.department_score is None else float(m.department_score),
         "locations": _json([loc.to_dict() if isinstance(loc, Location) else loc for loc in m.locations]),
         "areas": _json(list(dict.fromkeys(m.areas))),
         "issue_id": m.issue_id,
@@ -149,6 +151,7 @@ def _row_to_mention(row: sqlite3.Row) -> Mention:
         civic=None if row["civic"] is None else bool(row["civic"]),
         civic_score=row["civic_score"], sentiment=row["sentiment"],
         sentiment_score=row["sentiment_score"], topic=row["topic"], department=row["department"],
+        topic_score=row["topic_score"], department_score=row["department_score"],
         locations=[Location.from_dict(d) for d in json.loads(row["locations"])],
         areas=list(json.loads(row["areas"])), issue_id=row["issue_id"],
         processed_at=_dt(row["processed_at"]), story_id=row["story_id"],

@@ -43,7 +43,8 @@ def enriched(m: Mention, **kwargs: Any) -> Mention:
     data = m.to_dict()
     data.update({
         "civic": True, "civic_score": 0.91, "sentiment": "negative", "sentiment_score": 0.8,
-        "topic": "flooding", "department": "construction", "issue_id": "iss-1",
+        "topic": "flooding", "department": "construction", "topic_score": 0.87, "department_score": 0.42,
+        "issue_id": "iss-1",
         "areas": ["hcmc", "fd:thu-duc", "w:26800"],
         "locations": [Location(text="Thủ Đức", start=0, end=7, level="district", former_district="Thủ Đức",
                                area_ids=["fd:thu-duc"]).to_dict()],
@@ -63,13 +64,14 @@ def corpus() -> list[Mention]:
          "tuoitre.vn", 1, dict(topic="traffic", sentiment="negative", department="transport",
                                areas=["hcmc", "fd:binh-thanh"], civic=True, issue_id="iss-traffic")),
         ("m3", "Quận 7 khai trương công viên mới", "Người dân vui mừng với công viên ven sông.",
-         "thanhnien.vn", 2, dict(topic="environment", sentiment="positive", department=None,
+         "thanhnien.vn", 2, dict(topic="environment", sentiment="positive", department=None, department_score=0.0,
                                  areas=["hcmc", "fd:quan-7"], civic=True, issue_id=None)),
         ("m4", "Nước ngập sau mưa ở Quận 7", "Nhiều tuyến đường Quận 7 bị ngập.",
          "vnexpress.net", 3, dict(topic="flooding", sentiment="neutral", department="construction",
                                   areas=["hcmc", "fd:quan-7", "w:27487"], civic=True, issue_id="iss-flood")),
         ("m5", "Giá vàng hôm nay", "Giá vàng trong nước tăng nhẹ.",
          "facebook:page/1", 4, dict(topic=None, sentiment="neutral", department=None, areas=[],
+                                    topic_score=0.0, department_score=0.0,
                                     civic=False, issue_id=None)),
         ("m6", "Rác thải ùn ứ ở Thủ Đức", "Bãi rác tự phát gây ô nhiễm ở Thủ Đức.",
          "tuoitre.vn", 5, dict(topic="waste", sentiment="negative", department="environment",
@@ -170,6 +172,7 @@ class StoreContract:
         got = store.get_mention("a")
         assert got is not None
         assert got.civic is True and got.civic_score == pytest.approx(0.91)
+        assert (got.topic_score, got.department_score) == (pytest.approx(0.87), pytest.approx(0.42))
         assert (got.sentiment, got.topic, got.department, got.issue_id) == (
             "negative", "flooding", "construction", "iss-1")
         assert got.areas == ["hcmc", "fd:thu-duc", "w:26800"]
@@ -220,6 +223,25 @@ class StoreContract:
         store.write_mentions([enriched(make_mention("a"), areas=["hcmc", "fd:go-vap"], processed_at=later)])
         assert store.count_mentions(mention_filters(area="fd:quan-7")) == 0
         assert ids(store.search(None, mention_filters(area="fd:go-vap"))) == ["a"]
+
+    def test_routing_scores_round_trip(self, store: Store) -> None:
+        m = make_mention("a")
+        store.write_mentions([m])
+        got = store.get_mention("a")
+        assert got is not None and (got.topic_score, got.department_score) == (None, None)
+        assert store.update_enrichment([enriched(m, topic_score=0.9312, department_score=0.2875)]) == 1
+        got = store.get_mention("a")
+        assert got is not None and (got.topic_score, got.department_score) == (0.9312, 0.2875)
+        # a later enrichment replaces them; 0.0 (not_civic / none) is kept as 0.0, not as None
+        later = T0 + timedelta(days=1)
+        store.write_mentions([enriched(m, civic=False, topic=None, department=None, topic_score=0.0,
+                                       department_score=0.0, processed_at=later)])
+        got = store.get_mention("a")
+        assert got is not None and (got.topic_score, got.department_score) == (0.0, 0.0)
+        store.update_enrichment([enriched(m, topic_score=0.7, department_score=None)])
+        got = store.get_mention("a")
+        assert got is not None and (got.topic_score, got.department_score) == (0.7, None)
+        assert [x.department_score for x in store.get_mentions(["a"])] == [None]
 
     def test_update_enrichment_skips_unknown_ids(self, store: Store) -> None:
         a, b = make_mention("a"), make_mention("b")

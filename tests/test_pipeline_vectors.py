@@ -171,6 +171,26 @@ def test_backend_defaults_to_the_setting(tmp_path: Path, monkeypatch: pytest.Mon
     assert Classifier(models).encoder is None and vector_db_for(store) is None
 
 
+def test_classifier_assigns_topic_and_department_scores(tmp_path: Path, fake_encoder: CountingEncoder) -> None:
+    models = _fake_artifacts(tmp_path / "models")
+    assert {"topic_score", "department_score"} <= set(Classifier.assigns)
+    store = SQLiteStore(tmp_path / "store.sqlite3")
+    try:
+        mentions = _mentions(2, 1)
+        expected = TextClassifiers.load(models, backend="encoder").predict([m.content for m in mentions])
+        store.write_mentions(mentions)
+        assert jobs.process(store, models, backend="encoder") == 3
+        stored = {m.id: m for m in store.iter_mentions()}
+        for m, p in zip(mentions, expected, strict=True):
+            got = stored[m.id]
+            assert (got.topic_score, got.department_score) == (p.topic_score, p.department_score)
+        # flood texts: the 2-d heads give softmax(3, 0) to flooding / construction; others are not civic
+        assert [stored[m.id].department_score for m in mentions] == [pytest.approx(0.9526, abs=1e-4)] * 2 + [0.0]
+        assert stored[mentions[2].id].topic_score == 0.0 and stored[mentions[2].id].civic is False
+    finally:
+        store.close()
+
+
 def test_linear_never_touches_the_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the linear backend asked for the encoder")

@@ -175,6 +175,52 @@ def test_document_round_trip() -> None:
         qb.mention_to_doc(make_mention("x" * 600), 0)
 
 
+@pytest.mark.parametrize("flavor", qb.FLAVORS)
+def test_strict_mapping_maps_every_document_field(flavor: qb.Flavor) -> None:
+    props = qb.mention_mappings(flavor)["properties"]
+    doc = qb.mention_to_doc(enriched(make_mention("a")), 1)
+    assert set(doc) <= set(props)  # "dynamic": "strict" refuses a document with an unmapped field
+    assert props["topic_score"] == props["department_score"] == {"type": "float"}
+    assert (doc["topic_score"], doc["department_score"]) == (0.87, 0.42)
+
+
+class _MappingEngine:
+    """An EngineClient double whose mentions index already exists with the mapping `have`."""
+
+    flavor: qb.Flavor = "opensearch"
+
+    def __init__(self, have: dict[str, Any]) -> None:
+        self.have = have
+        self.calls: list[tuple[str, str, Any]] = []
+
+    def request(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
+                *, ndjson: bool = False) -> Any:
+        self.calls.append((method, path, body))
+        if method == "HEAD":
+            return True  # every alias exists
+        if method == "GET" and path == "/lt-mentions/_mapping":
+            return {"lt-mentions-000001": {"mappings": {"dynamic": "strict", "properties": self.have}}}
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def test_existing_mentions_index_gets_the_new_fields_mapped() -> None:
+    from storage.search_engine import SearchEngineStore
+
+    full = qb.mention_mappings("opensearch")["properties"]
+    before = {k: v for k, v in full.items() if k not in ("topic_score", "department_score")}
+    engine = _MappingEngine(before)
+    SearchEngineStore(engine, prefix="lt")
+    puts = [(path, body) for method, path, body in engine.calls if method == "PUT" and path.endswith("/_mapping")]
+    assert puts == [("/lt-mentions-000001/_mapping",
+                     {"properties": {"topic_score": {"type": "float"}, "department_score": {"type": "float"}}})]
+    current = _MappingEngine(full)  # an index already up to date is left alone
+    SearchEngineStore(current, prefix="lt")
+    assert not [c for c in current.calls if c[1].endswith("/_mapping") and c[0] == "PUT"]
+
+
 def test_merge_follows_the_sqlite_rules() -> None:
     old = qb.mention_to_doc(enriched(make_mention("a", title="T", text="x")), 1)
     recrawl = qb.mention_to_doc(make_mention("a", title="T", text="x", crawled_at=T0 + timedelta(days=2)), 2)

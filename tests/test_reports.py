@@ -151,6 +151,38 @@ def test_briefing_rejects_unknown_department(store: SQLiteStore) -> None:
         build_department_briefing(store, "ministry_of_magic", END_DAY)
 
 
+def test_briefing_marks_uncertain_routings(tmp_path: Path) -> None:
+    """A negative mention whose department_score is under 0.5 carries the 'check routing' label;
+    a confident one and one classified before the score was stored (None) do not."""
+    import re
+
+    from api.reports.briefing import build_department_briefing
+
+    day = date(2025, 11, 21)
+    noon = day_start(day - timedelta(days=1)) + timedelta(hours=12)
+    scores = {"low": 0.31, "high": 0.93, "old": None}
+    mentions = [Mention(id=mid, source="tuoitre.vn", url=f"https://tuoitre.vn/{mid}.html", title=f"Tin {mid}",
+                        text="Đường ngập sâu sau mưa.", published_at=noon + timedelta(minutes=k), civic=True,
+                        civic_score=0.9, sentiment="negative", sentiment_score=0.8, topic="flooding",
+                        department="construction", topic_score=0.9, department_score=score,
+                        areas=["hcmc"], processed_at=noon + timedelta(hours=1))
+                for k, (mid, score) in enumerate(scores.items())]
+    with SQLiteStore(tmp_path / "store.db") as db:
+        db.write_mentions(mentions)
+        briefing = build_department_briefing(db, "construction", day)
+        english = build_department_briefing(db, "construction", day, lang="en")
+    assert [m.id for m in briefing.data.negatives] == ["old", "high", "low"]
+    items = re.findall(r"<li><p class=\"title\">.*?</li>", briefing.html, flags=re.S)
+    assert len(items) == 3
+    marked = [item for item in items if 'data-check="routing"' in item]
+    assert len(marked) == 1 and "Tin low" in marked[0] and "cần kiểm tra phân công" in marked[0]
+    assert "31%" in marked[0]  # the score, in the label's hint
+    lines = [line for line in briefing.text.splitlines() if line.startswith("- Tin ")]
+    assert [line.endswith("[cần kiểm tra phân công]") for line in lines] == [False, False, True]
+    assert english.html.count('data-check="routing"') == 1 and "check routing" in english.html
+    assert "[check routing]" in english.text
+
+
 # --------------------------------------------------------------------------- digest
 
 

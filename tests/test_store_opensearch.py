@@ -17,6 +17,7 @@ import pytest
 
 from langnghe.records import Mention
 from storage import aggregations
+from storage import query_builder as qb
 from storage.base import mention_filters
 from storage.migrate import migrate
 from storage.search_engine import SearchEngineStore, connect
@@ -85,6 +86,30 @@ def test_indices_template_and_aliases(fresh_store: SearchEngineStore) -> None:
     # opening again (another process) changes nothing
     again = SearchEngineStore(fresh_store.client, prefix=p)
     assert again.indices() == fresh_store.indices()
+
+
+def test_mentions_index_of_an_older_version_gets_the_score_fields(opensearch_url: str) -> None:
+    """An index created before topic_score / department_score (a strict mapping without them) is
+    given the two fields when the store opens it, so writes carrying them are accepted."""
+    p = f"lt-{uuid.uuid4().hex[:10]}"
+    probe = connect(f"{opensearch_url}?prefix={p}", create=False)
+    try:
+        old = qb.mention_mappings(probe.flavor)
+        for name in ("topic_score", "department_score"):
+            del old["properties"][name]
+        probe.client.request("PUT", f"/{p}-mentions-000001", {
+            "aliases": {f"{p}-mentions": {"is_write_index": True}},
+            "settings": qb.index_settings(probe.flavor), "mappings": old})
+        store = SearchEngineStore(probe.client, prefix=p)
+        store.write_mentions([enriched(make_mention("a"), department_score=0.25)])
+        got = store.get_mention("a")
+        assert got is not None and (got.topic_score, got.department_score) == (0.87, 0.25)
+        mapping = probe.client.request("GET", f"/{p}-mentions/_mapping")
+        props = mapping[f"{p}-mentions-000001"]["mappings"]["properties"]
+        assert props["topic_score"] == props["department_score"] == {"type": "float"}
+    finally:
+        probe.drop()
+        probe.close()
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -98,6 +98,53 @@ def test_migrations_apply_in_order_on_reopen(db_path: Path, monkeypatch: pytest.
         assert store.schema_version() == SCHEMA_VERSION + 1
 
 
+def _schema_v2_file(path: Path, mentions: list[Mention]) -> None:
+    """A store file as the version before the routing scores wrote it: the shipped migrations
+    1-2 only, mentions in the columns that schema has, with their search and area rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = sqlite3.connect(path)
+    for statements in sqlite_module.MIGRATIONS[:2]:
+        for statement in statements:
+            raw.execute(statement)
+    raw.execute("PRAGMA user_version = 2")
+    columns = [row[1] for row in raw.execute("PRAGMA table_info(mentions)") if row[1] != "rid"]
+    assert "department_score" not in columns and "topic_score" not in columns
+    for rid, m in enumerate(mentions, start=1):
+        values = {c: sqlite_module._mention_values(m)[c] for c in columns}
+        raw.execute(f"INSERT INTO mentions (rid, {','.join(columns)}) "
+                    f"VALUES (?, {','.join('?' * len(columns))})", (rid, *values.values()))
+        raw.execute("INSERT INTO mentions_fts(rowid, title, text) VALUES (?, ?, ?)",
+                    (rid, fold(m.title), fold(m.text)))
+        raw.executemany("INSERT INTO mention_areas(area_id, published_at, mention_rid) VALUES (?, ?, ?)",
+                        [(area, values["published_at"], rid) for area in m.areas])
+    raw.commit()
+    raw.close()
+
+
+def test_schema_2_file_upgrades_to_routing_scores_keeping_its_rows(db_path: Path) -> None:
+    old = [Mention.from_dict({**m.to_dict(), "topic_score": None, "department_score": None}) for m in corpus()]
+    _schema_v2_file(db_path, old)
+    with SQLiteStore(db_path) as store:
+        assert store.schema_version() == SCHEMA_VERSION >= 3
+        assert store.count_mentions() == 6
+        assert store.get_mentions([m.id for m in old]) == old  # every field as written, scores None
+        assert {h.mention.id for h in store.search("ngap nuoc").hits} == {"m1", "m4"}
+        assert store.count_mentions(mention_filters(area="fd:thu-duc")) == 2
+        assert store.write_mentions(old).unchanged == 6
+        # the new columns take the scores of a new classification and read them back
+        assert store.update_enrichment([Mention.from_dict({**old[0].to_dict(), "topic_score": 0.95,
+                                                           "department_score": 0.35})]) == 1
+        got = store.get_mention("m1")
+        assert got is not None and (got.topic_score, got.department_score) == (0.95, 0.35)
+        assert got.topic == old[0].topic and got.issue_id == old[0].issue_id
+    raw = sqlite3.connect(db_path)
+    types = {row[1]: row[2] for row in raw.execute("PRAGMA table_info(mentions)")}
+    stored = raw.execute("SELECT topic_score, department_score FROM mentions WHERE id = 'm1'").fetchone()
+    raw.close()
+    assert types["topic_score"] == types["department_score"] == "REAL"
+    assert stored == (0.95, 0.35)
+
+
 def test_failed_migration_leaves_file_untouched(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     SQLiteStore(db_path).close()
     broken = ["CREATE TABLE fine_so_far (x)", "THIS IS NOT SQL"]

@@ -20,6 +20,13 @@ from storage.base import Filters, Store
 BASELINE_DAYS = 7
 MAX_NEGATIVE = 15
 RISING_FACTOR = 2.0
+ROUTING_CHECK_BELOW = 0.5  # department_score under which a mention's routing is marked for a person to check
+
+
+def needs_routing_check(m: Mention) -> bool:
+    """True when the classifier was unsure of `m`'s department (department_score below
+    ROUTING_CHECK_BELOW); mentions classified before the score was stored (None) are not marked."""
+    return m.department_score is not None and m.department_score < ROUTING_CHECK_BELOW
 
 
 @dataclass
@@ -165,7 +172,7 @@ def build_department_briefing(store: Store, department: str, day: date | None = 
         "lang": lang, "ui": words, "data": data, "base_url": base_url.rstrip("/"), "web": web,
         "department_label": department_name(department, lang),
         "sparks": {ln.issue_id: sparkline(ln.series, label=f"{ln.label}: {ln.series}") for ln in data.issues},
-        "generated": utcnow(), "subject": subject,
+        "generated": utcnow(), "subject": subject, "check_routing": needs_routing_check,
     }
     return Briefing(html=render("briefing.html", **context), text=render("briefing.txt", **context),
                     subject=subject, data=data)

@@ -40,6 +40,8 @@ TEXT: dict[str, dict[str, str]] = {
         "text_note": "Bản đầy đủ có biểu đồ và bản đồ: xem tệp PDF đính kèm hoặc trang web.",
         "source": "Nguồn", "published": "Đăng lúc", "sentiment": "Sắc thái",
         "back_top": "Về Top 10", "last_n": "{n} ngày qua", "prev_n": "{n} ngày trước đó",
+        "check_routing": "cần kiểm tra phân công",
+        "check_routing_hint": "Mô hình chưa chắc ý kiến này thuộc cơ quan nào (độ tin cậy {score})",
     },
     "en": {
         "site": "Lắng Nghe", "nav_top": "Top 10", "nav_map": "Map", "nav_trends": "Trends",
@@ -78,6 +80,8 @@ TEXT: dict[str, dict[str, str]] = {
         "text_note": "The full version with charts and the map: see the attached PDF or the web page.",
         "source": "Source", "published": "Published", "sentiment": "Sentiment",
         "back_top": "Back to the top 10", "last_n": "last {n} days", "prev_n": "the {n} days before",
+        "check_routing": "check routing",
+        "check_routing_hint": "The model is unsure which agency this mention belongs to (confidence {score})",
     },
 }
 
