@@ -85,7 +85,7 @@ def mention_mappings(flavor: Flavor = "opensearch", *, vector_dims: int | None =
         "civic": {"type": "boolean"}, "civic_score": {"type": "float"},
         "sentiment": kw, "sentiment_score": {"type": "float"},
         "topic": kw, "department": kw, "topic_score": {"type": "float"}, "department_score": {"type": "float"},
-        "areas": kw, "issue_id": kw,
+        "areas": kw, "issue_id": kw, "story_id": kw,
         "locations": {"type": "object", "enabled": False},
         "seq": {"type": "long"},
     }
@@ -166,7 +166,7 @@ def mention_to_doc(m: Mention, seq: int) -> dict[str, Any]:
     return {
         "id": m.id, "source": m.source, "url": m.url, "title": m.title, "text": m.text,
         "published_at": ts(m.published_at), "crawled_at": ts(m.crawled_at),
-        "language": m.language, "author": m.author,
+        "language": m.language, "author": m.author, "story_id": m.story_id,
         "civic": None if m.civic is None else bool(m.civic),
         "civic_score": None if m.civic_score is None else float(m.civic_score),
         "sentiment": m.sentiment,
@@ -182,6 +182,7 @@ def mention_to_doc(m: Mention, seq: int) -> dict[str, Any]:
 
 
 def doc_to_mention(doc: dict[str, Any]) -> Mention:
+    """A stored document as a mention (a document written before ``story_id`` existed has none)."""
     data = {k: v for k, v in doc.items() if k not in ("seq", "embedding")}
     return Mention.from_dict(data)
 

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["EngineClient", "EngineError", "SearchEngineStore", "connect", "parse_store_url"]
 
-_CRAWL_FIELDS = ("source", "url", "title", "text", "published_at", "language", "author")
+_CRAWL_FIELDS = ("source", "url", "title", "text", "published_at", "language", "author", "story_id")
 _ENRICHMENT_FIELDS = ("civic", "civic_score", "sentiment", "sentiment_score", "topic", "department",
                       "topic_score", "department_score", "locations", "areas", "issue_id", "processed_at")
 _COMPARED = ("id", "crawled_at", *_CRAWL_FIELDS, *_ENRICHMENT_FIELDS)
@@ -705,6 +705,8 @@ def _merge(old: dict[str, Any] | None, news: list[dict[str, Any]]) -> tuple[dict
             continue
         merged = dict(current)
         merged.update({k: new[k] for k in _CRAWL_FIELDS})
+        if new["story_id"] is None:  # a writer that knows no story keeps the stored one
+            merged["story_id"] = current.get("story_id")
         text_changed = current["title"] != new["title"] or current["text"] != new["text"]
         if text_changed:
             merged["crawled_at"] = new["crawled_at"]

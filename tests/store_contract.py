@@ -207,6 +207,26 @@ class StoreContract:
         assert store.search("sai gon").total == 0  # the old text is no longer indexed
         assert store.search("ket xe").total == 1  # the title still is
 
+    def test_story_id_round_trip_and_kept_by_a_writer_that_knows_none(self, store: Store) -> None:
+        """Syndication: the story id is stored; a write without one keeps it, another one replaces it."""
+        store.write_mentions([make_mention("a", story_id="story-a"), make_mention("b")])
+        got = store.get_mention("a")
+        assert got is not None and got.story_id == "story-a"
+        assert [m.story_id for m in store.get_mentions(["a", "b"])] == ["story-a", None]
+        assert store.write_mentions([make_mention("a", crawled_at=T0 + timedelta(days=1))]) == WriteResult(
+            unchanged=1)
+        got = store.get_mention("a")
+        assert got is not None and got.story_id == "story-a"
+        assert store.write_mentions([enriched(make_mention("a"))]) == WriteResult(updated=1)
+        assert store.get_mention("a").story_id == "story-a"  # type: ignore[union-attr]
+        result = store.write_mentions([make_mention("a", story_id="story-b"), make_mention("b", story_id="a")])
+        assert result == WriteResult(updated=2)
+        assert {m.id: m.story_id for m in store.iter_mentions()} == {"a": "story-b", "b": "a"}
+        # within one batch too: the later copy without a story keeps the earlier one's
+        result = store.write_mentions([make_mention("c", story_id="story-c"), make_mention("c")])
+        assert result == WriteResult(inserted=1, unchanged=1)
+        assert store.get_mention("c").story_id == "story-c"  # type: ignore[union-attr]
+
     def test_write_with_enrichment_stores_it(self, store: Store) -> None:
         m = enriched(make_mention("a"))
         store.write_mentions([m])

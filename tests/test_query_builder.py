@@ -182,6 +182,9 @@ def test_strict_mapping_maps_every_document_field(flavor: qb.Flavor) -> None:
     assert set(doc) <= set(props)  # "dynamic": "strict" refuses a document with an unmapped field
     assert props["topic_score"] == props["department_score"] == {"type": "float"}
     assert (doc["topic_score"], doc["department_score"]) == (0.87, 0.42)
+    assert props["story_id"] == {"type": "keyword"}
+    doc = qb.mention_to_doc(make_mention("a", story_id="story-1"), 1)
+    assert doc["story_id"] == "story-1" and qb.doc_to_mention(doc).story_id == "story-1"
 
 
 class _MappingEngine:
@@ -210,12 +213,13 @@ def test_existing_mentions_index_gets_the_new_fields_mapped() -> None:
     from storage.search_engine import SearchEngineStore
 
     full = qb.mention_mappings("opensearch")["properties"]
-    before = {k: v for k, v in full.items() if k not in ("topic_score", "department_score")}
+    before = {k: v for k, v in full.items() if k not in ("topic_score", "department_score", "story_id")}
     engine = _MappingEngine(before)
     SearchEngineStore(engine, prefix="lt")
     puts = [(path, body) for method, path, body in engine.calls if method == "PUT" and path.endswith("/_mapping")]
     assert puts == [("/lt-mentions-000001/_mapping",
-                     {"properties": {"topic_score": {"type": "float"}, "department_score": {"type": "float"}}})]
+                     {"properties": {"topic_score": {"type": "float"}, "department_score": {"type": "float"},
+                                     "story_id": {"type": "keyword"}}})]
     current = _MappingEngine(full)  # an index already up to date is left alone
     SearchEngineStore(current, prefix="lt")
     assert not [c for c in current.calls if c[1].endswith("/_mapping") and c[0] == "PUT"]
@@ -232,6 +236,20 @@ def test_merge_follows_the_sqlite_rules() -> None:
     assert kinds == ["unchanged", "updated"] and final["processed_at"] is None and final["text"] == "y"
     final, kinds = _merge(None, [recrawl, recrawl])
     assert kinds == ["inserted", "unchanged"]
+
+
+def test_merge_keeps_the_stored_story_unless_a_new_one_comes() -> None:
+    old = qb.mention_to_doc(make_mention("a", story_id="s1"), 1)
+    final, kinds = _merge(old, [qb.mention_to_doc(make_mention("a"), 2)])
+    assert kinds == ["unchanged"] and final["story_id"] == "s1"
+    final, kinds = _merge(old, [qb.mention_to_doc(make_mention("a", story_id="s2"), 2)])
+    assert kinds == ["updated"] and final["story_id"] == "s2"
+    legacy = {k: v for k, v in qb.mention_to_doc(make_mention("a"), 1).items() if k != "story_id"}
+    assert qb.doc_to_mention(legacy).story_id is None  # written before story_id was stored
+    final, kinds = _merge(legacy, [qb.mention_to_doc(make_mention("a"), 2)])
+    assert kinds == ["unchanged"] and final["story_id"] is None
+    final, kinds = _merge(legacy, [qb.mention_to_doc(make_mention("a", story_id="s3"), 2)])
+    assert kinds == ["updated"] and final["story_id"] == "s3"
 
 
 def test_store_urls() -> None:

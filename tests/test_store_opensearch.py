@@ -88,25 +88,36 @@ def test_indices_template_and_aliases(fresh_store: SearchEngineStore) -> None:
     assert again.indices() == fresh_store.indices()
 
 
-def test_mentions_index_of_an_older_version_gets_the_score_fields(opensearch_url: str) -> None:
-    """An index created before topic_score / department_score (a strict mapping without them) is
-    given the two fields when the store opens it, so writes carrying them are accepted."""
+def test_mentions_index_of_an_older_version_gets_the_new_fields(opensearch_url: str) -> None:
+    """An index created before topic_score / department_score / story_id (a strict mapping without
+    them) is given the fields when the store opens it, so writes carrying them are accepted; its
+    old documents (no story_id) read as having no story and take one on a later write."""
     p = f"lt-{uuid.uuid4().hex[:10]}"
     probe = connect(f"{opensearch_url}?prefix={p}", create=False)
     try:
         old = qb.mention_mappings(probe.flavor)
-        for name in ("topic_score", "department_score"):
+        for name in ("topic_score", "department_score", "story_id"):
             del old["properties"][name]
         probe.client.request("PUT", f"/{p}-mentions-000001", {
             "aliases": {f"{p}-mentions": {"is_write_index": True}},
             "settings": qb.index_settings(probe.flavor), "mappings": old})
+        legacy = {k: v for k, v in qb.mention_to_doc(make_mention("old"), 1).items()
+                  if k not in ("topic_score", "department_score", "story_id")}
+        probe.client.request("PUT", f"/{p}-mentions/_doc/old", legacy, {"refresh": "true"})
         store = SearchEngineStore(probe.client, prefix=p)
-        store.write_mentions([enriched(make_mention("a"), department_score=0.25)])
+        store.write_mentions([enriched(make_mention("a", story_id="story-a"), department_score=0.25)])
         got = store.get_mention("a")
         assert got is not None and (got.topic_score, got.department_score) == (0.87, 0.25)
+        assert got.story_id == "story-a"
+        got = store.get_mention("old")
+        assert got is not None and got.story_id is None
+        assert store.write_mentions([make_mention("old")]).unchanged == 1
+        assert store.write_mentions([make_mention("old", story_id="story-a")]).updated == 1
+        assert store.get_mention("old").story_id == "story-a"  # type: ignore[union-attr]
         mapping = probe.client.request("GET", f"/{p}-mentions/_mapping")
         props = mapping[f"{p}-mentions-000001"]["mappings"]["properties"]
         assert props["topic_score"] == props["department_score"] == {"type": "float"}
+        assert props["story_id"] == {"type": "keyword"}
     finally:
         probe.drop()
         probe.close()
@@ -247,7 +258,8 @@ def test_migrate_sqlite_to_opensearch_is_idempotent_and_resumable(
     from tests.store_contract import make_entry, make_issue
 
     src = SQLiteStore(tmp_path / "src.sqlite3")
-    ms = _mixed_corpus(250)
+    ms = [Mention.from_dict({**m.to_dict(), "story_id": f"x{i - i % 3:04d}"}) if i % 5 else m
+          for i, m in enumerate(_mixed_corpus(250))]  # syndicated copies share a story
     src.write_mentions(ms)
     src.write_issues([make_issue("iss-1"), make_issue("iss-2")])
     src.replace_rankings("day", "2025-11-20", [make_entry("hcmc", 1), make_entry("fd:quan-7", 1)])
@@ -269,6 +281,9 @@ def test_migrate_sqlite_to_opensearch_is_idempotent_and_resumable(
     assert again.issues.unchanged == 2 and again.rankings == 2 and again.states >= 1
     with SQLiteStore(tmp_path / "src.sqlite3") as check:
         assert {m.id: m for m in fresh_store.iter_mentions()} == {m.id: m for m in check.iter_mentions()}
+    stories = {m.id: m.story_id for m in fresh_store.iter_mentions()}
+    assert stories == {m.id: m.story_id for m in ms} and stories["x0001"] == "x0000"
+    assert sum(s is None for s in stories.values()) == 50
     assert fresh_store.get_issue("iss-2") == make_issue("iss-2")
     assert fresh_store.top_issues("fd:quan-7", "day", "2025-11-20") == [make_entry("fd:quan-7", 1)]
     assert fresh_store.get_state("crawl:vnexpress") == "2025-11-20T08:00:00Z"
