@@ -131,6 +131,8 @@ class MentionOut(BaseModel):
     sentiment: str | None = None
     topic: str | None = None
     department: str | None = None
+    department_score: float | None = Field(
+        default=None, description="Probability of the named department; below 0.5: a routing to check")
     areas: list[str] = Field(default_factory=list)
     highlight: str | None = Field(
         default=None,
@@ -142,7 +144,8 @@ class MentionOut(BaseModel):
         text = " ".join(m.text.split())
         snippet = text if len(text) <= 240 else text[:240].rsplit(" ", 1)[0] + " …"
         return cls(id=m.id, title=m.title, url=m.url, source=m.source, published_at=m.published_at,
-                   sentiment=m.sentiment, topic=m.topic, department=m.department, areas=list(m.areas),
+                   sentiment=m.sentiment, topic=m.topic, department=m.department,
+                   department_score=m.department_score, areas=list(m.areas),
                    highlight=clean_highlight(highlight), snippet=snippet)
 
 

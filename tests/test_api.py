@@ -38,13 +38,14 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 def mention(slug: str, source: str, title: str, text: str, published: datetime, *, topic: str,
-            department: str, sentiment: str, areas: list[str], issue_id: str | None = None) -> Mention:
+            department: str, sentiment: str, areas: list[str], issue_id: str | None = None,
+            department_score: float = 0.9) -> Mention:
     url = f"https://{source}/{slug}.html"
     return Mention(
         id=mention_id(url), source=source, url=url, title=title, text=text, published_at=published,
         civic=topic != "not_civic", civic_score=0.9, sentiment=sentiment, sentiment_score=0.8,
-        topic=topic, department=department, areas=["hcmc", *areas], issue_id=issue_id,
-        processed_at=published + timedelta(minutes=5),
+        topic=topic, department=department, department_score=department_score, areas=["hcmc", *areas],
+        issue_id=issue_id, processed_at=published + timedelta(minutes=5),
     )
 
 
@@ -332,6 +333,7 @@ def test_search_is_accent_insensitive_with_highlight(client: TestClient) -> None
     for item in body["items"]:
         assert "<mark>ngập</mark> <mark>nước</mark>" in item["highlight"]
         assert item["topic"] == "flooding"
+        assert item["department_score"] == 0.9  # how sure the routing is (below 0.5: to check)
     assert search(client, q="NGẬP Nước")["total"] == 3
 
 
