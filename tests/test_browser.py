@@ -86,9 +86,15 @@ def test_leadership_journey(site: tuple[str, SQLiteStore, Path], chromium: Any) 
 
     # search, accent-insensitive, with highlights
     page.fill("#q", "ngap nuoc")
-    page.click("#search-form button[type=submit]")
+    with page.expect_response(lambda r: "/api/v1/mentions/search" in r.url) as answer:
+        page.click("#search-form button[type=submit]")
     page.wait_for_selector("#search-results li mark")
     assert page.locator("#search-results li").count() > 0
+    # a routing the model is unsure of is marked to check, and only those
+    unsure = [it for it in answer.value.json()["items"] if (it.get("department_score") or 1.0) < 0.5]
+    assert unsure
+    expect(page.locator("#search-results .badge.check")).to_have_count(len(unsure))
+    expect(page.locator("#search-results .badge.check").first).to_have_text("cần kiểm tra phân công")
     marks = " ".join(page.locator("#search-results mark").all_inner_texts()).lower()
     assert "ngập" in marks or "nước" in marks
     page.locator("section.search").screenshot(path=str(shots / "search.png"))

@@ -48,7 +48,8 @@ UI: dict[str, dict[str, str]] = {
         "search_in": "trong khu vực đang chọn", "error": "Lỗi", "loading": "Đang tải…",
         "language": "English", "language_href": "en", "api_docs": "Tài liệu API",
         "footer": "Dữ liệu công khai; mã nguồn mở.", "old_hcmc": "TP.HCM cũ",
-        "export": "Xuất kết quả",
+        "export": "Xuất kết quả", "check_routing": "cần kiểm tra phân công",
+        "check_routing_hint": "Mô hình chưa chắc ý kiến này thuộc cơ quan nào (độ tin cậy {score})",
     },
     "en": {
         "title": "Lắng Nghe — Ho Chi Minh City residents' voices",
@@ -68,7 +69,8 @@ UI: dict[str, dict[str, str]] = {
         "search_in": "in the selected area", "error": "Error", "loading": "Loading…",
         "language": "Tiếng Việt", "language_href": "vi", "api_docs": "API docs",
         "footer": "Public data; open source.", "old_hcmc": "former HCMC",
-        "export": "Export results",
+        "export": "Export results", "check_routing": "check routing",
+        "check_routing_hint": "The model is unsure which agency this mention belongs to (confidence {score})",
     },
 }
 

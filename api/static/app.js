@@ -169,8 +169,15 @@
     li.appendChild(p);
     var meta = [m.source, fmtDate(m.published_at, true)];
     if (m.topic) meta.push(labels.topic[m.topic] || m.topic);
+    if (m.department) meta.push(labels.department[m.department] || m.department);
     if (m.sentiment) meta.push(labels.sentiment[m.sentiment] || m.sentiment);
-    li.appendChild(el("p", { class: "muted" }, meta.join(" · ")));
+    var line = el("p", { class: "muted" }, meta.join(" · "));
+    if (m.department_score !== null && m.department_score !== undefined && m.department_score < 0.5) {
+      line.appendChild(document.createTextNode(" "));
+      line.appendChild(el("span", { class: "badge check",
+        title: ui.check_routing_hint.replace("{score}", Math.round(m.department_score * 100) + "%") }, ui.check_routing));
+    }
+    li.appendChild(line);
     return li;
   }
   async function search(page) {

@@ -123,6 +123,8 @@ def scenario_mentions(end_day: date = END_DAY, seed: int = 7) -> list[Mention]:
                     civic=True, civic_score=0.9, sentiment=sentiment,
                     sentiment_score=round(0.6 + 0.4 * rng.random(), 3), topic=sc.topic,
                     department=sc.department, areas=["hcmc", *sc.areas],
+                    # every fourth report of a day is one the model routed with little confidence
+                    department_score=0.35 if k % 4 == 3 else 0.9,
                     processed_at=published + timedelta(minutes=30)))
     return out
 
