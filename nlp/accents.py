@@ -183,26 +183,18 @@ def _with_case(orig: str, form: str) -> str:
 
 
 def _runs(lower_text: str) -> Iterable[list[str]]:
-    """Runs of syllables not separated by punctuation (the units of the bigram model)."""
-    matches = list(_TOKEN.finditer(lower_text))
-    for run in _match_runs(lower_text, matches):
-        words = [m.group() for m in run]
-        if any(_SYLLABLE.match(w) is None for w in words):
-            yield from _split_non_syllables(words)
-        else:
+    """Runs of syllables not separated by punctuation, numbers or other non-syllable tokens (the
+    units of the bigram model)."""
+    for run in _match_runs(lower_text, list(_TOKEN.finditer(lower_text))):
+        words: list[str] = []
+        for m in run:
+            if _SYLLABLE.match(m.group()):
+                words.append(m.group())
+            elif words:
+                yield words
+                words = []
+        if words:
             yield words
-
-
-def _split_non_syllables(words: list[str]) -> Iterable[list[str]]:
-    run: list[str] = []
-    for w in words:
-        if _SYLLABLE.match(w):
-            run.append(w)
-        elif run:
-            yield run
-            run = []
-    if run:
-        yield run
 
 
 def _match_runs(text: str, matches: Sequence[re.Match[str]]) -> Iterable[list[re.Match[str]]]:
