@@ -17,6 +17,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     db_path: Path | None = None  # default: <data_dir>/langnghe.sqlite3
+    # the issue engine's side tables (cached vectors, issue state, emerging events) for a store
+    # without a file of its own (the search engine): default <data_dir>/side.sqlite3. Every process
+    # that processes or ranks with that store must see the same file (docs/scale.md).
+    side_db_path: Path | None = None
     models_dir: Path = REPO_ROOT / "models"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -63,6 +67,11 @@ class Settings(BaseSettings):
     def database(self) -> Path:
         """The SQLite file: the embedded store, and the accounts in every deployment."""
         return self.db_path or self.data_dir / "langnghe.sqlite3"
+
+    @property
+    def side_database(self) -> Path:
+        """The SQLite file of the issue engine's side tables when the store has no file."""
+        return self.side_db_path or self.data_dir / "side.sqlite3"
 
 
 @lru_cache

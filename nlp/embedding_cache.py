@@ -1,8 +1,10 @@
 """Side tables of the issue engine, kept next to the store: cached vectors and issue state.
 
 Mentions and issues carry no vector and (yet) no status, so this module keeps them in its own
-tables, in the store's SQLite file when the store has one (``store.path``) or in a file of its
-own otherwise. Its schema version is recorded under the state key ``nlp.issue_state.schema``.
+tables, in the store's SQLite file when the store has one (``store.path``), otherwise (the
+search-engine store) in the side file of the setting ``side_db_path`` (``LANGNGHE_SIDE_DB_PATH``,
+default ``<data_dir>/side.sqlite3``), which every process of a deployment must share. Its schema
+version is recorded under the state key ``nlp.issue_state.schema``.
 
 Tables
 ------
@@ -103,6 +105,20 @@ class StoreLike(Protocol):
     def set_state(self, key: str, value: str) -> None: ...
 
 
+_announced: set[Path] = set()
+
+
+def _side_file() -> Path:
+    """The configured side file (read at call time), logged once per process and file."""
+    from langnghe.config import get_settings
+
+    path = get_settings().side_database
+    if path not in _announced:
+        _announced.add(path)
+        log.info("the store has no file of its own: issue-engine side tables in %s", path)
+    return path
+
+
 class IssueStateDB:
     """The side tables in one SQLite file (thread-safe; one connection per thread)."""
 
@@ -121,12 +137,12 @@ class IssueStateDB:
 
     @classmethod
     def for_store(cls, store: object, fallback: str | Path | None = None) -> IssueStateDB:
-        """The side tables of `store`: in its SQLite file, else in `fallback` (required then)."""
+        """The side tables of `store`: in its SQLite file; for a store without one (the search
+        engine), in `fallback`, else in the configured side file (setting ``side_db_path``,
+        default ``<data_dir>/side.sqlite3``)."""
         path = getattr(store, "path", None)
         if path is None:
-            if fallback is None:
-                raise ValueError("this store has no file path: give a file for the issue state")
-            path = fallback
+            path = fallback if fallback is not None else _side_file()
         db = cls(path)
         if hasattr(store, "get_state") and hasattr(store, "set_state"):
             try:

@@ -85,8 +85,9 @@ def classifier_backend(backend: str | None = None) -> str:
 
 def vector_db_for(store: object, backend: str | None = None) -> IssueStateDB | None:
     """Where the classifier keeps its vectors for the issue clustering: the store's side tables
-    (`IssueStateDB.for_store`) when the backend encodes and the store has a file, else None."""
-    if classifier_backend(backend) == "linear" or getattr(store, "path", None) is None:
+    (`IssueStateDB.for_store`: its SQLite file, or the configured side file for a search-engine
+    store) when the backend encodes, else None (``linear``)."""
+    if classifier_backend(backend) == "linear":
         return None
     from nlp.embedding_cache import IssueStateDB
 

@@ -42,7 +42,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -59,6 +59,9 @@ from langnghe.records import (
 )
 from nlp.issues import eligible, features, make_vectorizer
 from storage.base import Store, mention_filters
+
+if TYPE_CHECKING:
+    from nlp.embedding_cache import IssueStateDB
 
 log = logging.getLogger(__name__)
 
@@ -260,10 +263,11 @@ def rank_period(store: Store, period: str, period_key: str, *, limit: int = 10) 
                          previous=_load(store, prev_start, start), limit=limit)
 
 
-def _state_db(store: Store) -> Any:
+def _state_db(store: Store) -> IssueStateDB:
+    """The issue engine's side tables: the store's file, or the configured side file."""
     from nlp.embedding_cache import IssueStateDB
 
-    return IssueStateDB.for_store(store) if getattr(store, "path", None) is not None else None
+    return IssueStateDB.for_store(store)
 
 
 def _apply(store: Store, mentions: Sequence[Mention], assignments: dict[str, str],
@@ -314,7 +318,7 @@ def update_rankings(store: Store, *, now: datetime | None = None, days: int = 7,
     found = discover(mentions, existing, config=cfg, embedder=embedder, db=db, now=now)
     assignment = found.assignment
     assigned, written = _apply(store, mentions, assignment.assignments, assignment.issues)
-    upkeep = maintain_issues(store, db, now=now, config=cfg, embedder=embedder) if db is not None else None
+    upkeep = maintain_issues(store, db, now=now, config=cfg, embedder=embedder)
 
     periods = _periods_of(first_day + timedelta(days=k) for k in range(days))
     stored = 0
@@ -330,15 +334,14 @@ def update_rankings(store: Store, *, now: datetime | None = None, days: int = 7,
         "backend": found.backend,
         "embedder": found.embedder,
         "outliers": found.outliers,
-        "closed": len(upkeep.closed) if upkeep else 0,
-        "merged": len(upkeep.merged) if upkeep else 0,
-        "split": len(upkeep.split) if upkeep else 0,
+        "closed": len(upkeep.closed),
+        "merged": len(upkeep.merged),
+        "split": len(upkeep.split),
         "days": [k for p, k in periods if p == "day"],
         "weeks": [k for p, k in periods if p == "week"],
         "ranking_entries": stored,
     }
-    if db is not None:
-        db.close()
+    db.close()
     log.info("rankings updated: %s", summary)
     return summary
 
@@ -370,8 +373,7 @@ def update_incremental(store: Store, *, now: datetime | None = None, days: int =
     stored = 0
     for period, key in periods:
         stored += store.replace_rankings(period, key, rank_period(store, period, key, limit=limit))
-    if db is not None:
-        db.close()
+    db.close()
     summary.update({"assigned": assigned, "issues_new": len(found.assignment.new_issue_ids),
                     "periods": [f"{p}:{k}" for p, k in periods], "ranking_entries": stored})
     log.info("incremental ranking update: %s", summary)
