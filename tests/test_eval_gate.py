@@ -34,7 +34,8 @@ def test_baseline_file_is_well_formed() -> None:
     assert floors and all(0.0 < v <= 1.0 for v in floors.values())
     # every task and dataset has a floor for the default n-gram path at least
     for key in ("civic_dev.civic.macro_f1", "civic_dev.sentiment.macro_f1", "civic_dev.topic.macro_f1",
-                "civic_dev.department.accuracy", "vsfc_dev.sentiment.macro_f1", "vlsp_dev.sentiment.macro_f1"):
+                "civic_dev.department.accuracy", "vsfc_dev.sentiment.macro_f1", "vlsp_dev.sentiment.macro_f1",
+                "vsmec_dev.sentiment.macro_f1"):
         assert f"linear.{key}" in floors
 
 
