@@ -165,8 +165,12 @@ def build(src: Path, out: Path) -> dict[str, int]:
             fid = "fd:" + slug(district_name(f"{dist['pre'].strip()} {dist['name'].strip()}"))
             for street in dist["street"]:
                 street_name = normalize(street)
-                # numbered/coded lanes ("10A", "D2") are not nameable without a district
-                if not re.search(r"[^\W\d_]{2,}", street_name) or len(fold(street_name)) < 4:
+                # numbered/coded lanes ("10A", "D2") are not nameable without a district; streets
+                # named after a date ("3/2", "30/4") are, and keep their numeric form
+                date = _date_street(street_name)
+                if date:
+                    street_name = date
+                elif not re.search(r"[^\W\d_]{2,}", street_name) or len(fold(street_name)) < 4:
                     continue
                 skey = fold(street_name)
                 streets[skey].add(fid)
@@ -184,6 +188,24 @@ def build(src: Path, out: Path) -> dict[str, int]:
     counts = {"areas": len(areas), "wards": sum(a["level"] == "ward" for a in areas.values()),
               "legacy_wards": len(merged), "streets": len(streets), "provinces": len(provinces)}
     return counts
+
+
+_MONTHS = ("Một", "Hai", "Ba", "Tư", "Năm", "Sáu", "Bảy", "Tám", "Chín", "Mười", "Mười Một", "Mười Hai")
+_DAY_WORDS = {"Một": 1, "Hai": 2, "Ba": 3, "Bốn": 4, "Năm": 5, "Sáu": 6, "Bảy": 7, "Tám": 8, "Chín": 9,
+              "Mười": 10, "Mười Chín": 19, "Hai Mươi": 20, "Ba Mươi": 30}
+
+
+def _date_street(name: str) -> str | None:
+    """The numeric form of a street named after a date: "3/2", "30 - 4" → "30/4", "Ba Mươi Tháng
+    Tư" → "30/4"; None for other names (and for "Cách Mạng Tháng Tám", whose date is a part)."""
+    m = re.fullmatch(r"(\d{1,2})\s*[/-]\s*(\d{1,2})", name.strip())
+    if m:
+        day, month = int(m.group(1)), int(m.group(2))
+        return f"{day}/{month}" if 1 <= day <= 31 and 1 <= month <= 12 else None
+    m = re.fullmatch(r"(.+?) Tháng (.+)", name.strip())
+    if m and m.group(1) in _DAY_WORDS and m.group(2) in _MONTHS:
+        return f"{_DAY_WORDS[m.group(1)]}/{_MONTHS.index(m.group(2)) + 1}"
+    return None
 
 
 def main() -> None:

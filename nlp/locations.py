@@ -20,6 +20,7 @@ import json
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -219,6 +220,7 @@ class LocationResolver:
         self._build_wards()
         self._build_streets()
         self._build_landmarks_and_provinces()
+        self._build_informal()
 
     def _build_wards(self) -> None:
         # cue → the kinds of unit it may name
@@ -266,10 +268,39 @@ class LocationResolver:
                 raise ValueError(f"landmarks.json: unknown district {district!r} for street {street!r}")
             self._primary[fold(street)] = self._fd_by_name[district]
         for name, fds in streets.items():
-            self._add(f"đường {name}", _Entry("street", (), name=name, fds=tuple(fds), cue_len=1))
-            self._add(f"Đ. {name}", _Entry("street", (), name=name, fds=tuple(fds), cue_len=1))
+            for form in _street_forms(name):
+                self._add_street(form, name, fds)
             if fold(name).startswith(("xa lo", "dai lo", *_HIGHWAY)):
                 self._add(name, _Entry("street", (), cued=True, name=name, fds=tuple(fds), cue_len=2))
+        self._streets = streets
+
+    def _add_street(self, form: str, name: str, fds: Sequence[str]) -> None:
+        """`form` (a spelling of street `name`) after each street cue: "đường", "Đ.", "đg"."""
+        for cue in _STREET_CUES:
+            self._add(f"{cue} {form}", _Entry("street", (), name=name, fds=tuple(fds), cue_len=1))
+
+    def _build_informal(self) -> None:
+        """Residents' shorthand (landmarks.json "informal"): "Q.GV", "H.BC", "đường NKKN", "đường
+        Cách Mạng Tháng 8" (after a street cue: alone it is the August Revolution), "CMT8" alone."""
+        with (DATA_DIR / "landmarks.json").open(encoding="utf-8") as fh:
+            informal = json.load(fh)["informal"]
+        for initials, district in informal["district_initials"].items():
+            fd_area = self.areas.get(self._fd_by_name[district])
+            assert fd_area is not None
+            cues = (["huyện", "H."] if fd_area.kind == "huyện" else
+                    ["quận", "Q", "thành phố", "TP", "TP."] if fd_area.kind == "thành phố" else ["quận", "Q"])
+            self._add_fd(cues, initials, fd_area.id, bare=False)
+        for initials, street in (informal["street_initials"] | informal["street_forms"]).items():
+            if street not in self._streets:
+                raise ValueError(f"landmarks.json: unknown street {street!r} for {initials!r}")
+            self._add_street(initials, street, self._streets[street])
+        for form, street in informal["standalone_streets"].items():
+            if form.startswith("_"):
+                continue
+            if street not in self._streets:
+                raise ValueError(f"landmarks.json: unknown street {street!r} for {form!r}")
+            self._add(form, _Entry("street", (), cued=True, name=street, fds=tuple(self._streets[street]),
+                                   cue_len=0))
 
     def _build_landmarks_and_provinces(self) -> None:
         with (DATA_DIR / "landmarks.json").open(encoding="utf-8") as fh:
@@ -620,6 +651,26 @@ class LocationResolver:
                             area_ids=[CITY_AREA_ID, fd], in_hcmc=True)
         return Location(span, m.start, m.end, "street", area_ids=[CITY_AREA_ID] if hcmc_ctx else [],
                         in_hcmc=hcmc_ctx)
+
+
+_STREET_CUES = ("đường", "Đ.", "đg")
+# day and month numbers as words, for streets named after a date ("30/4" = "Ba Mươi Tháng Tư")
+_NUMBER_WORDS = {1: "Một", 2: "Hai", 3: "Ba", 4: "Bốn", 5: "Năm", 6: "Sáu", 7: "Bảy", 8: "Tám", 9: "Chín",
+                 10: "Mười", 11: "Mười Một", 12: "Mười Hai", 19: "Mười Chín", 20: "Hai Mươi", 30: "Ba Mươi"}
+_MONTH_WORDS = {4: "Tư"}
+
+
+def _street_forms(name: str) -> list[str]:
+    """The spellings of a street name: a date street "3/2" is also "3-2", "3 tháng 2" and "Ba
+    Tháng Hai" (the gazetteer keeps the numeric form, see nlp.build_gazetteer)."""
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})", name)
+    if not m:
+        return [name]
+    day, month = int(m.group(1)), int(m.group(2))
+    forms = [name, f"{day} tháng {month}"]
+    if day in _NUMBER_WORDS and month in _NUMBER_WORDS:
+        forms.append(f"{_NUMBER_WORDS[day]} Tháng {_MONTH_WORDS.get(month, _NUMBER_WORDS[month])}")
+    return forms
 
 
 _ABBREVIATIONS = (

@@ -179,6 +179,37 @@ def test_landmark_spellings(text: str, span: str, fd: str) -> None:
     assert _one(text)[2] == fd
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # district initials after a cue, as residents write addresses
+    ("ngập ở P.12 Q.GV", [("P.12", "Gò Vấp"), ("Q.GV", "Gò Vấp")]),
+    ("cúp điện cả ngày ở Q.TB", [("Q.TB", "Tân Bình")]),
+    ("227 Phan Đình Phùng P.15 Q.PN", [("P.15", "Phú Nhuận"), ("Q.PN", "Phú Nhuận")]),
+    ("rác ùn ứ ở H.BC", [("H.BC", "Bình Chánh")]),
+    ("mất nước ở TP.TĐ", [("TP.TĐ", "Thủ Đức")]),
+    # street initials and informal street cues
+    ("kẹt xe đường NKKN q3", [("đường NKKN", "Quận 3"), ("q3", "Quận 3")]),
+    ("đg Lê Văn Việt q9 ngập", [("đg Lê Văn Việt", "Thủ Đức"), ("q9", "Thủ Đức")]),
+    ("446 CMT8 P.11 Q.3", [("CMT8", "Quận 3"), ("P.11", "Quận 3"), ("Q.3", "Quận 3")]),
+    ("đường Cách Mạng Tháng 8, quận 3", [("đường Cách Mạng Tháng 8", "Quận 3"), ("quận 3", "Quận 3")]),
+    # streets named after a date, in their numeric and spelled forms
+    ("ngập đường 3/2 quận 10", [("đường 3/2", "Quận 10"), ("quận 10", "Quận 10")]),
+    ("đường 3 tháng 2, Q.11 kẹt cứng", [("đường 3 tháng 2", "Quận 11"), ("Q.11", "Quận 11")]),
+    ("sửa đường Ba Tháng Hai quận 10", [("đường Ba Tháng Hai", "Quận 10"), ("quận 10", "Quận 10")]),
+    ("sửa đường Ba Tháng Hai", [("đường Ba Tháng Hai", None)]),  # Quận 10 or 11: not guessed
+])
+def test_informal_forms(text: str, expected: list[tuple[str, str | None]]) -> None:
+    """Shorthand of addresses and comments (nlp/data/gazetteer/landmarks.json "informal")."""
+    assert [(loc.text, loc.former_district) for loc in get_resolver().resolve(text)] == expected
+
+
+def test_informal_forms_stay_out_of_other_words() -> None:
+    r = get_resolver()
+    assert r.resolve("ngày 30/4 được nghỉ") == []  # a date, not "đường 30/4"
+    assert r.resolve("kỷ niệm Cách mạng Tháng 8") == []  # the August Revolution, not the street
+    assert [loc.text for loc in r.resolve("mưa lớn ở nhiều quận TP.HCM")] == ["TP.HCM"]  # not "quận TP"
+    assert r.resolve("Q.BT ngập") == []  # Bình Thạnh or Bình Tân: left unresolved
+
+
 def test_false_positives_and_offsets() -> None:
     r = get_resolver()
     assert r.resolve("ông An và bà Hòa đi chợ") == []
