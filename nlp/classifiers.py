@@ -302,6 +302,10 @@ class TextClassifiers:
         missing_experts = [h for h in self.sentiment_experts.values() if h and h not in self.extra]
         if self.sentiment_experts and ("domain" not in self.extra or missing_experts):
             raise ValueError(f"sentiment experts need the domain head and {missing_experts}")
+        # an expert that only speaks when the gate is this sure of its domain (below, its share of
+        # the gate goes to the other domains): the social-comments expert
+        self.expert_min_gate: dict[str, float] = {
+            str(k): float(v) for k, v in ((meta or {}).get("expert_min_gate") or {}).items()}
         self.backend = backend
         self.teencode = teencode
         self.civic_threshold = civic_threshold
@@ -476,8 +480,9 @@ class TextClassifiers:
                         ngram_only: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.float64]:
         """Sentiment probabilities: without experts, the softmax of the general head; with them,
         the mixture ``sum_d p(domain d | text) * p_d(sentiment | text)``, where the domain gate
-        tells civic news and comments from students' feedback and product reviews (each domain
-        has its own convention of what is neutral) and `z_general` serves the general domain."""
+        tells civic news from students' feedback, product reviews and social comments (each domain
+        has its own convention of what is neutral) and `z_general` serves the general domain. An
+        expert with a minimum gate (``expert_min_gate``) takes part only from that gate value up."""
         general = _softmax(z_general, False)
         if not self.sentiment_experts:
             return general
@@ -485,6 +490,11 @@ class TextClassifiers:
             raise ValueError("the sentiment experts need the n-gram features")
         gate_head = self.extra["domain"]
         gate = _softmax(gate_head.decision(feats), False)
+        for col, domain in enumerate(gate_head.classes):
+            floor = self.expert_min_gate.get(domain)
+            if floor is not None:
+                gate[gate[:, col] < floor, col] = 0.0
+        gate /= gate.sum(axis=1, keepdims=True)
         out = np.zeros_like(general)
         for col, domain in enumerate(gate_head.classes):
             expert = self.sentiment_experts.get(domain, "")

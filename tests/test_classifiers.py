@@ -234,3 +234,20 @@ def test_experts_without_their_heads_are_refused(tmp_path: Path) -> None:
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ValueError, match="domain head"):
         TextClassifiers.load(d)
+
+
+@pytest.mark.parametrize(("min_gate", "lecture"), [(0.5, "positive"), (1.01, "negative")])
+def test_an_expert_with_a_minimum_gate_speaks_only_above_it(tmp_path: Path, min_gate: float,
+                                                             lecture: str) -> None:
+    """`expert_min_gate`: below its floor an expert's share of the gate goes to the other domains."""
+    import json
+
+    d = _expert_artifacts(tmp_path)
+    meta_path = d / "classifiers.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["expert_min_gate"] = {"student_feedback": min_gate}
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    models = TextClassifiers.load(d, backend="linear")
+    assert models.predict(["Giảng viên dạy rất hay"])[0].sentiment == lecture
+    proba = models.head_proba("sentiment", ["Giảng viên dạy rất hay", "Ngập nước ở phường Bến Nghé"])
+    assert proba.sum(axis=1) == pytest.approx([1.0, 1.0])

@@ -38,18 +38,19 @@ def test_emotions_map_to_the_guide_sentiments_and_surprise_is_left_out(tmp_path:
     assert set(EMOTION_TO_SENTIMENT.values()) == {"positive", "negative", "neutral"}
 
 
-def test_social_comments_join_training_only_when_switched_on(tmp_path: Path) -> None:
+def test_social_comments_join_training_as_the_switches_say(tmp_path: Path) -> None:
     social = load_social_sentiment(_shared(tmp_path))
     senti = {"vsfc_train": [{"text": "thầy dạy hay", "label": "positive"}],
              "vlsp_train": [{"text": "pin yếu", "label": "negative"}], "aivivn_train": [], **social}
     civic = [{"text": "Ngập nặng ở Quận 7", "civic": True, "sentiment": "negative", "topic": "flooding",
               "department": "construction"}]
-    off = TrainConfig()
+    off = TrainConfig(social_expert=False)
     assert _domains(off, senti) == ("general", "student_feedback", "product_reviews")
     assert [d for d, _, _ in _expert_rows(off, senti)] == ["student_feedback", "product_reviews"]
     texts_off = {e.text for e in _build_examples(off, civic, [], senti, fold_augment=False)["sentiment"]}
     assert "bực mình ghê" not in texts_off
 
+    assert _domains(TrainConfig(), senti)[-1] == "social_comments"  # the default
     on = TrainConfig(social_expert=True, social_per_set=10, social_weight=0.5)
     assert _domains(on, senti)[-1] == "social_comments"
     rows = dict((d, r) for d, r, _ in _expert_rows(on, senti))["social_comments"]
