@@ -866,6 +866,13 @@ def model_card(meta: dict[str, Any], scores: dict[str, Any], models_dir: Path) -
         f"AIVIVN 2019 train: up to {cfg['review_per_set']} each (encoder head: {cfg['emb_review_per_set']} "
         f"each) | sentiment (civic items weigh {cfg['civic_sentiment_weight']}×) | "
         f"{data['sentiment_examples']} incl. civic | UIT research / VLSP shared task / competition data |",
+        f"| civic train, VNTC (weak), ViHSD train (texts only), UIT-VSFC, VLSP + AIVIVN, UIT-VSMEC train "
+        f"(texts): up to {cfg['domain_per_set']} per domain | the domain gate of the sentiment experts "
+        f"({', '.join(meta.get('sentiment_experts') or {}) or 'off'}) | | research use / as above |",
+        "| per domain: UIT-VSFC train; VLSP 2016 train; UIT-VSMEC train (emotions → sentiment, surprise left "
+        f"out) + the civic train's ViHSD comments | one sentiment expert each (comments: from gate "
+        f"{(meta.get('expert_min_gate') or {}).get('social_comments', '—')} up) | | UIT research / VLSP shared "
+        "task / UIT research |",
         "",
         "TC201805 (GPL-3.0) is not used. No source text is stored in the artifacts: only weights.",
         "",
