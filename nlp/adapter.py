@@ -56,6 +56,9 @@ class AdapterConfig:
     max_tokens: int = 128
     civic_repeat: int = 4  # the 782 annotated items are seen this many times per epoch
     weak_per_section: int = 300
+    # UIT-VSMEC social comments (emotions → sentiment) train a head of their own
+    # ("sentiment.social_comments", the comments expert's encoder head)
+    social_comments: bool = False
     seed: int = 0
     warmup_steps: int = 30
     heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -77,6 +80,7 @@ def _items(shared_dir: Path, cfg: AdapterConfig) -> tuple[list[tuple[str, str, d
         "sentiment": tuple(SENTIMENTS),
         "sentiment.student_feedback": tuple(SENTIMENTS),
         "sentiment.product_reviews": tuple(SENTIMENTS),
+        **({"sentiment.social_comments": tuple(SENTIMENTS)} if cfg.social_comments else {}),
         "topic": tuple(str(c) for c in HEAD_CLASSES["topic"]),
         "department": tuple(str(c) for c in HEAD_CLASSES["department"]),
     }
@@ -91,7 +95,10 @@ def _items(shared_dir: Path, cfg: AdapterConfig) -> tuple[list[tuple[str, str, d
         out += [("civic", r["text"], labels)] * cfg.civic_repeat
     for text in load_weak_not_civic(shared_dir, cfg.weak_per_section, 800, cfg.seed):
         out.append(("weak", text, {"civic": 0}))
-    for source, head in (("vsfc_train", "sentiment.student_feedback"), ("vlsp_train", "sentiment.product_reviews")):
+    sources = [("vsfc_train", "sentiment.student_feedback"), ("vlsp_train", "sentiment.product_reviews")]
+    if cfg.social_comments:
+        sources.append(("vsmec_train", "sentiment.social_comments"))
+    for source, head in sources:
         for r in senti[source]:
             if r["label"] in SENTIMENTS:
                 out.append((source, r["text"], {head: heads[head].index(r["label"])}))
@@ -359,9 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--max-steps", type=int, default=None)
     t.add_argument("--civic-repeat", type=int, default=4)
+    t.add_argument("--social-comments", action=argparse.BooleanOptionalAction, default=False,
+                   help="also train a head on UIT-VSMEC social comments")
     opts = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = AdapterConfig(epochs=opts.epochs, civic_repeat=opts.civic_repeat)
+    cfg = AdapterConfig(epochs=opts.epochs, civic_repeat=opts.civic_repeat, social_comments=opts.social_comments)
     meta = train_adapter(opts.shared, opts.out, cfg, max_steps=opts.max_steps)
     print(json.dumps(meta, ensure_ascii=False, indent=2))
     return 0
