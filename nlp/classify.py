@@ -8,6 +8,9 @@ The classifiers read ``title + "\\n" + text`` when a title is given; locations a
 ``text`` alone and their ``start``/``end`` are character offsets into ``text`` (so
 ``text[start:end] == location["text"]``).
 
+A text longer than ``MAX_TEXT_CHARS`` is read up to that length (a note on stderr names the line);
+a line that is not UTF-8 is a malformed line.
+
 The input is streamed in batches (bounded memory). The output is written to a temporary file
 beside the target and moved into place only when every line was read and classified, so a
 malformed line (reported with its line number as a ``ValueError``) never leaves a partial file.
@@ -29,6 +32,11 @@ from nlp.classifiers import TextClassifiers
 
 class _Resolver(Protocol):
     def resolve(self, text: str) -> list[Location]: ...
+
+
+# a longer text is no article or comment (the longest news article is a few 10,000 characters): only
+# its start is classified and searched for places, so that one huge line cannot stall a batch
+MAX_TEXT_CHARS = 100_000
 
 
 class InputError(ValueError):
@@ -57,13 +65,23 @@ def _parse(line: str, lineno: int, path: Path) -> dict[str, Any] | None:
     title = obj.get("title")
     if title is not None and not isinstance(title, str):
         raise InputError(f"{path}:{lineno}: `title` phải là chuỗi / `title` must be a string")
-    return {"id": obj["id"], "text": obj["text"], "title": title or ""}
+    text = obj["text"]
+    if len(text) > MAX_TEXT_CHARS:
+        print(f"{path}:{lineno}: văn bản dài {len(text):,} ký tự, chỉ đọc {MAX_TEXT_CHARS:,} ký tự đầu / "
+              f"text of {len(text):,} characters: only the first {MAX_TEXT_CHARS:,} are read", file=sys.stderr)
+        text = text[:MAX_TEXT_CHARS]
+    return {"id": obj["id"], "text": text, "title": (title or "")[:MAX_TEXT_CHARS]}
 
 
 def _batches(path: Path, batch_size: int) -> Iterator[list[dict[str, Any]]]:
     batch: list[dict[str, Any]] = []
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: dòng không phải UTF-8 / not UTF-8 (byte {exc.start + 1})"
+                                 ) from None
             item = _parse(line, lineno, path)
             if item is None:
                 continue

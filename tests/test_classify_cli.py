@@ -105,6 +105,35 @@ def test_malformed_line_names_line_and_writes_nothing(tmp_path: Path, bad: str, 
     assert list(tmp_path.iterdir()) == [inp]  # no temporary file left behind
 
 
+def test_a_line_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b'\xef\xbb\xbf{"id": "1", "text": "ok"}\n{"id": "2", "text": "\xff\xfe x"}\n')
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(ValueError, match=r":2: .*not UTF-8"):
+        classify_file(inp, out, MODELS, resolver=FakeResolver())
+    assert not out.exists()
+    inp.write_bytes(b'\xef\xbb\xbf{"id": "1", "text": "ok"}\r\n')  # a byte-order mark and CRLF are fine
+    assert classify_file(inp, out, MODELS, resolver=FakeResolver()) == 1
+
+
+def test_a_huge_text_is_read_up_to_the_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nlp.classify import MAX_TEXT_CHARS
+
+    seen: list[int] = []
+
+    class Recorder(FakeResolver):
+        def resolve(self, text: str) -> list[Location]:
+            seen.append(len(text))
+            return super().resolve(text)
+
+    inp = _write(tmp_path / "in.jsonl", [{"id": "big", "text": "ngập nước " * (MAX_TEXT_CHARS // 5)},
+                                         {"id": "small", "text": "Kẹt xe"}])
+    out = tmp_path / "out.jsonl"
+    assert classify_file(inp, out, MODELS, resolver=Recorder()) == 2
+    assert seen == [MAX_TEXT_CHARS, len("Kẹt xe")]
+    assert "in.jsonl:1:" in capsys.readouterr().err
+
+
 def test_existing_output_kept_on_error(tmp_path: Path) -> None:
     inp = _write(tmp_path / "in.jsonl", [{"id": "1", "text": "ok"}, "nope"])
     out = tmp_path / "out.jsonl"
