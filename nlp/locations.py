@@ -170,6 +170,8 @@ class LocationResolver:
         self._fd_by_name = {a.name: a.id for a in self.areas.by_level("former_district")}
         self._legacy: dict[tuple[str, str], list[str]] = {}
         self._primary: dict[str, str] = {}
+        # street names as they follow a house number ("số 240 Nguyễn Thiện Thuật")
+        self._after_number: dict[tuple[str, ...], _Entry] = {}
         self._build()
         self._maxlen: dict[str, int] = {}
         for key in self._table:
@@ -221,6 +223,8 @@ class LocationResolver:
         self._build_streets()
         self._build_landmarks_and_provinces()
         self._build_informal()
+        for key in [k for k in self._after_number if any(e.kind != "street" for e in self._table.get(k, ()))]:
+            del self._after_number[key]  # "vành đai 3 Hà Nội", "8X Hà Nội": the city, not a street
 
     def _build_wards(self) -> None:
         # cue → the kinds of unit it may name
@@ -270,6 +274,9 @@ class LocationResolver:
         for name, fds in streets.items():
             for form in _street_forms(name):
                 self._add_street(form, name, fds)
+            key = _key(name)
+            if not name[:1].isdigit() and (len(key) >= 2 or len(name) >= 6):
+                self._after_number[key] = _Entry("street", _surface(name), name=name, fds=tuple(fds))
             if fold(name).startswith(("xa lo", "dai lo", *_HIGHWAY)):
                 self._add(name, _Entry("street", (), cued=True, name=name, fds=tuple(fds), cue_len=2))
         self._streets = streets
@@ -370,6 +377,7 @@ class LocationResolver:
                 if ok:
                     found.append(_Match(i, end, toks[i].start, toks[end - 1].end, ok[0]))
                     break
+        found += self._after_house_numbers(toks, accented)
         # digit-glued forms ("P3Q3", "Q7") are cut into letter and digit tokens by the tokenizer
         found.sort(key=lambda m: (-(m.end - m.start), m.start))
         taken = [False] * n
@@ -382,6 +390,42 @@ class LocationResolver:
             chosen.append(m)
         chosen.sort(key=lambda m: m.start)
         return chosen
+
+    def _after_house_numbers(self, toks: list[_Tok], accented: bool) -> list[_Match]:
+        """Street names right after a house number, written without "đường": "số 240 Nguyễn Thiện
+        Thuật", "258/81 Dương Bá Trạc", "hẻm 411 Lê Đức Thọ", "233C Đinh Tiên Hoàng". The span is the
+        name alone, as the annotation guide marks it; numbers after a date, time or quantity word
+        ("ngày 15/12", "năm 2018") and after a unit cue ("phường 12") are not house numbers."""
+        out: list[_Match] = []
+        n, i = len(toks), 0
+        while i < n:
+            if not toks[i].folded.isdigit():
+                i += 1
+                continue
+            j = i  # the house number: "258/81", "270A", "42/A1"
+            while j + 1 < n and toks[j].gap_next in ("", "/") and (
+                    toks[j + 1].folded.isdigit() or len(toks[j + 1].folded) == 1):
+                j += 1
+            k = j + 1
+            glued = i > 0 and toks[i - 1].gap_next == ""  # "U22", "Q7": a code, not a house number
+            if k >= n or toks[j].gap_next != " " or glued or (i > 0 and toks[i - 1].folded in _NOT_HOUSE_NUMBER):
+                i = k
+                continue
+            for length in range(min(_MAX_STREET_TOKENS, n - k), 0, -1):
+                span = toks[k:k + length]
+                entry = self._after_number.get(tuple(t.folded for t in span))
+                if entry is None or any(t.gap_next != " " for t in span[:-1]):
+                    continue
+                if not all(t.orig[:1].isupper() and _token_agrees(t.orig, e, accented)
+                           for t, e in zip(span, entry.surface, strict=True)):
+                    continue
+                nxt = toks[k + length] if k + length < n else None
+                if nxt is not None and span[-1].gap_next == " " and nxt.orig[:1].isupper():
+                    continue  # part of a longer name
+                out.append(_Match(k, k + length, span[0].start, span[-1].end, entry))
+                break
+            i = k
+        return out
 
     def _entry_fits(self, e: _Entry, toks: list[_Tok], i: int, j: int, accented: bool) -> bool:
         span = toks[i:j]
@@ -654,6 +698,12 @@ class LocationResolver:
 
 
 _STREET_CUES = ("đường", "Đ.", "đg")
+# words before a number that make it a date, time, quantity or unit number, not a house number
+_NOT_HOUSE_NUMBER = frozenset({
+    "ngay", "thang", "nam", "luc", "gio", "phut", "khoang", "hon", "tuoi", "lan", "quy", "tu", "den",
+    "phuong", "p", "quan", "q", "huyen", "h", "xa", "to", "ap", "khu", "kp", "lo", "tang", "lau",
+    "phong", "block", "tuyen", "top", "hang", "doi", "lop", "khoa", "the", "ql", "tl", "hl"})
+_MAX_STREET_TOKENS = 6
 # day and month numbers as words, for streets named after a date ("30/4" = "Ba Mươi Tháng Tư")
 _NUMBER_WORDS = {1: "Một", 2: "Hai", 3: "Ba", 4: "Bốn", 5: "Năm", 6: "Sáu", 7: "Bảy", 8: "Tám", 9: "Chín",
                  10: "Mười", 11: "Mười Một", 12: "Mười Hai", 19: "Mười Chín", 20: "Hai Mươi", 30: "Ba Mươi"}

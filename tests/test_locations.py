@@ -202,6 +202,28 @@ def test_informal_forms(text: str, expected: list[tuple[str, str | None]]) -> No
     assert [(loc.text, loc.former_district) for loc in get_resolver().resolve(text)] == expected
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("tạm trú tại 258/81 Dương Bá Trạc, Q.8", [("Dương Bá Trạc", "Quận 8"), ("Q.8", "Quận 8")]),
+    ("Màu Xanh số 240 Nguyễn Thiện Thuật, P3Q3", [("Nguyễn Thiện Thuật", "Quận 3"), ("P3", "Quận 3"),
+                                                  ("Q3", "Quận 3")]),
+    ("(42/A1 Trần Quốc Thảo, Q.3", [("Trần Quốc Thảo", "Quận 3"), ("Q.3", "Quận 3")]),
+    ("trung tâm tư vấn 145 Pasteur, Q.3", [("Pasteur", "Quận 3"), ("Q.3", "Quận 3")]),
+    ("cướp trong hẻm 411 Lê Đức Thọ (phường 7, Gò Vấp)", [("Lê Đức Thọ", "Gò Vấp"), ("phường 7", "Gò Vấp"),
+                                                          ("Gò Vấp", "Gò Vấp")]),
+])
+def test_street_after_a_house_number(text: str, expected: list[tuple[str, str | None]]) -> None:
+    """Addresses name the street without "đường"; the span is the name, as the guide marks it."""
+    assert [(loc.text, loc.former_district) for loc in get_resolver().resolve(text)] == expected
+
+
+def test_numbers_that_are_no_house_numbers() -> None:
+    r = get_resolver()
+    assert r.resolve("ngày 15/12 Lê Lợi tổ chức") == []  # a date
+    assert r.resolve("lúc 8 giờ 30 Lê Lợi") == []  # a time
+    assert r.resolve("trận U22 Hàn Quốc thắng") == []  # a code glued to letters
+    assert [(loc.text, loc.level) for loc in r.resolve("đường vành đai 3 Hà Nội")] == [("Hà Nội", "province")]
+
+
 def test_informal_forms_stay_out_of_other_words() -> None:
     r = get_resolver()
     assert r.resolve("ngày 30/4 được nghỉ") == []  # a date, not "đường 30/4"
@@ -263,7 +285,15 @@ def test_dev_former_district_f1() -> None:
     prec, rec, f1 = _district_prf(SHARED / "dev.jsonl")
     print(f"civic dev former district: precision {prec:.3f} recall {rec:.3f} F1 {f1:.3f}")
     assert prec >= 0.95
-    assert f1 >= 0.93
+    assert f1 >= 0.94
+
+
+def test_train_former_district_f1() -> None:
+    """The train split: the fairer check of gazetteer work, whose misses were read on dev."""
+    prec, rec, f1 = _district_prf(SHARED / "train.jsonl")
+    print(f"civic train former district: precision {prec:.3f} recall {rec:.3f} F1 {f1:.3f}")
+    assert prec >= 0.94
+    assert f1 >= 0.95
 
 
 def test_speed() -> None:
