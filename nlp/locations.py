@@ -388,8 +388,53 @@ class LocationResolver:
             for t in range(m.i, m.j):
                 taken[t] = True
             chosen.append(m)
+        for m in list(chosen):
+            if m.entry.kind == "street" and m.entry.cue_len == 1:
+                plural = any(t.folded in ("cac", "nhung", "tuyen") for t in toks[max(0, m.i - 2):m.i])
+                chosen += self._street_list(toks, m.j, taken, accented, commas=plural)
         chosen.sort(key=lambda m: m.start)
         return chosen
+
+    def _street_name_at(self, toks: list[_Tok], k: int, accented: bool) -> _Match | None:
+        """The longest gazetteer street name written with capitals that starts at token `k` and is
+        not the start of a longer name."""
+        n = len(toks)
+        for length in range(min(_MAX_STREET_TOKENS, n - k), 0, -1):
+            span = toks[k:k + length]
+            entry = self._after_number.get(tuple(t.folded for t in span))
+            if entry is None or any(t.gap_next != " " for t in span[:-1]):
+                continue
+            if not all(t.orig[:1].isupper() and _token_agrees(t.orig, e, accented)
+                       for t, e in zip(span, entry.surface, strict=True)):
+                continue
+            nxt = toks[k + length] if k + length < n else None
+            if nxt is not None and span[-1].gap_next == " " and nxt.orig[:1].isupper():
+                continue  # part of a longer name
+            return _Match(k, k + length, span[0].start, span[-1].end, entry)
+        return None
+
+    def _street_list(self, toks: list[_Tok], j: int, taken: list[bool], accented: bool,
+                     commas: bool) -> list[_Match]:
+        """Streets that follow a street named after its cue: an intersection ("góc đường Thanh Niên -
+        Nguyễn Đình Thi") and, after a plural cue (`commas`: "các tuyến đường Lò Lu, Lã Xuân Oai",
+        "các đường Hai Bà Trưng, Nam Kỳ Khởi Nghĩa và Lê Lợi"), a list; the guide marks each. Without
+        a plural cue a comma more often starts a ward or a district ("đường X, An Phú")."""
+        out: list[_Match] = []
+        while j < len(toks) and not taken[j]:
+            gap = toks[j - 1].gap_next
+            k = j
+            if commas and toks[j].folded == "va" and gap == " " and toks[j].gap_next == " ":
+                k = j + 1  # "X và Y"
+            elif gap.strip() not in ("-", "–") and not (commas and gap == ", "):
+                break
+            m = self._street_name_at(toks, k, accented) if k < len(toks) and not taken[k] else None
+            if m is None:
+                break
+            for t in range(m.i, m.j):
+                taken[t] = True
+            out.append(m)
+            j = m.j
+        return out
 
     def _after_house_numbers(self, toks: list[_Tok], accented: bool) -> list[_Match]:
         """Street names right after a house number, written without "đường": "số 240 Nguyễn Thiện
@@ -411,19 +456,9 @@ class LocationResolver:
             if k >= n or toks[j].gap_next != " " or glued or (i > 0 and toks[i - 1].folded in _NOT_HOUSE_NUMBER):
                 i = k
                 continue
-            for length in range(min(_MAX_STREET_TOKENS, n - k), 0, -1):
-                span = toks[k:k + length]
-                entry = self._after_number.get(tuple(t.folded for t in span))
-                if entry is None or any(t.gap_next != " " for t in span[:-1]):
-                    continue
-                if not all(t.orig[:1].isupper() and _token_agrees(t.orig, e, accented)
-                           for t, e in zip(span, entry.surface, strict=True)):
-                    continue
-                nxt = toks[k + length] if k + length < n else None
-                if nxt is not None and span[-1].gap_next == " " and nxt.orig[:1].isupper():
-                    continue  # part of a longer name
-                out.append(_Match(k, k + length, span[0].start, span[-1].end, entry))
-                break
+            m = self._street_name_at(toks, k, accented)
+            if m is not None:
+                out.append(m)
             i = k
         return out
 

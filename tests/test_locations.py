@@ -216,6 +216,18 @@ def test_street_after_a_house_number(text: str, expected: list[tuple[str, str | 
     assert [(loc.text, loc.former_district) for loc in get_resolver().resolve(text)] == expected
 
 
+def test_streets_listed_after_a_street() -> None:
+    r = get_resolver()
+    spans = [(loc.text, loc.level) for loc in r.resolve("các tuyến đường Hai Bà Trưng, Nam Kỳ Khởi Nghĩa và Lê Lợi")]
+    assert spans == [("đường Hai Bà Trưng", "street"), ("Nam Kỳ Khởi Nghĩa", "street"), ("Lê Lợi", "street")]
+    assert [loc.text for loc in r.resolve("góc đường Nguyễn Văn Trỗi - Hoàng Văn Thụ")] == [
+        "đường Nguyễn Văn Trỗi", "Hoàng Văn Thụ"]
+    # one street then a comma: more often a ward or district follows than another street
+    assert [loc.text for loc in r.resolve("nhà ở đường Lê Lợi, An Phú")] == ["đường Lê Lợi"]
+    assert [(loc.text, loc.former_district) for loc in r.resolve("các tuyến đường Lò Lu, Lã Xuân Oai ở quận 9")] == [
+        ("đường Lò Lu", "Thủ Đức"), ("Lã Xuân Oai", "Thủ Đức"), ("quận 9", "Thủ Đức")]
+
+
 def test_numbers_that_are_no_house_numbers() -> None:
     r = get_resolver()
     assert r.resolve("ngày 15/12 Lê Lợi tổ chức") == []  # a date
