@@ -539,6 +539,7 @@ class LocationResolver:
                 outside_ctx = True
         ctx_set = {fd for _, fd in ctx_fds}
         only_outside = outside_ctx and not hcmc_ctx
+        bound = self._districts_bound_to_streets(text, matches)
 
         out: list[Location] = []
         for idx, m in enumerate(matches):
@@ -572,10 +573,31 @@ class LocationResolver:
             elif e.kind == "street":
                 if only_outside:
                     continue
-                loc = self._street_location(span, m, e, ctx_set, bdvt_ctx, hcmc_ctx, outside_ctx)
+                others = {fd for k, fd in bound.items() if k != idx}  # districts of other streets
+                own_ctx = (ctx_set - others) | ({bound[idx]} if idx in bound else set())
+                loc = self._street_location(span, m, e, own_ctx, bdvt_ctx, hcmc_ctx, outside_ctx)
             if loc is not None:
                 out.append(loc)
         return out
+
+    @staticmethod
+    def _districts_bound_to_streets(text: str, matches: list[_Match]) -> dict[int, str]:
+        """Street match index → the district written right after it ("đường Nguyễn Bỉnh Khiêm (quận
+        1)", "đường X, Q.3"), when that district is named nowhere else: it tells where that street is,
+        not where the text's other streets are ("đường Nguyễn Hữu Cảnh … đường Nguyễn Bỉnh Khiêm
+        (quận 1)" keeps Nguyễn Hữu Cảnh in Bình Thạnh)."""
+        bound: dict[int, str] = {}
+        named: dict[str, int] = {}
+        for m in matches:
+            if m.entry.kind == "fd" and m.entry.fd:
+                named[m.entry.fd] = named.get(m.entry.fd, 0) + 1
+        for k in range(1, len(matches)):
+            prev, m = matches[k - 1], matches[k]
+            fd = m.entry.fd
+            if prev.entry.kind == "street" and m.entry.kind == "fd" and fd and named.get(fd) == 1 \
+                    and text[prev.end:m.start].strip() in ("(", ",", "-", "–", ""):
+                bound[k - 1] = fd
+        return bound
 
     def _extend_lists(self, toks: list[_Tok], matches: list[_Match]) -> list[_Match]:
         """District lists after a numbered cue: "các quận 6, 8, 11", "quận 3, 5 và 10", "Q.1, 3".

@@ -228,6 +228,17 @@ def test_streets_listed_after_a_street() -> None:
         ("đường Lò Lu", "Thủ Đức"), ("Lã Xuân Oai", "Thủ Đức"), ("quận 9", "Thủ Đức")]
 
 
+def test_a_district_written_after_a_street_belongs_to_that_street() -> None:
+    r = get_resolver()
+    text = "Khúc đường Nguyễn Hữu Cảnh ngập. Ngã ba giao với đường Nguyễn Bỉnh Khiêm (quận 1) nước ngập"
+    assert [(loc.text, loc.former_district) for loc in r.resolve(text)] == [
+        ("đường Nguyễn Hữu Cảnh", "Bình Thạnh"), ("đường Nguyễn Bỉnh Khiêm", "Quận 1"), ("quận 1", "Quận 1")]
+    # named for the street itself, or elsewhere in the text too, it still counts
+    assert r.resolve("đường Nguyễn Hữu Cảnh, quận 1 ngập")[0].former_district == "Quận 1"
+    text = "Quận 1 ngập: đường Nguyễn Hữu Cảnh và đường Nguyễn Bỉnh Khiêm (quận 1)"
+    assert [loc.former_district for loc in r.resolve(text)][1] == "Quận 1"
+
+
 def test_numbers_that_are_no_house_numbers() -> None:
     r = get_resolver()
     assert r.resolve("ngày 15/12 Lê Lợi tổ chức") == []  # a date
