@@ -190,9 +190,10 @@ def build(src: Path, out: Path) -> dict[str, int]:
     return counts
 
 
-_MONTHS = ("Một", "Hai", "Ba", "Tư", "Năm", "Sáu", "Bảy", "Tám", "Chín", "Mười", "Mười Một", "Mười Hai")
-_DAY_WORDS = {"Một": 1, "Hai": 2, "Ba": 3, "Bốn": 4, "Năm": 5, "Sáu": 6, "Bảy": 7, "Tám": 8, "Chín": 9,
-              "Mười": 10, "Mười Chín": 19, "Hai Mươi": 20, "Ba Mươi": 30}
+def _month_words() -> dict[str, int]:
+    from nlp.locations import _MONTH_WORDS, _NUMBER_WORDS
+
+    return {(_MONTH_WORDS.get(k) or w): k for k, w in _NUMBER_WORDS.items() if k <= 12}
 
 
 def _date_street(name: str) -> str | None:
@@ -203,8 +204,12 @@ def _date_street(name: str) -> str | None:
         day, month = int(m.group(1)), int(m.group(2))
         return f"{day}/{month}" if 1 <= day <= 31 and 1 <= month <= 12 else None
     m = re.fullmatch(r"(.+?) Tháng (.+)", name.strip())
-    if m and m.group(1) in _DAY_WORDS and m.group(2) in _MONTHS:
-        return f"{_DAY_WORDS[m.group(1)]}/{_MONTHS.index(m.group(2)) + 1}"
+    if m:
+        from nlp.locations import _NUMBER_WORDS
+
+        days, months = {w: k for k, w in _NUMBER_WORDS.items()}, _month_words()
+        if m.group(1) in days and m.group(2) in months:
+            return f"{days[m.group(1)]}/{months[m.group(2)]}"
     return None
 
 

@@ -333,3 +333,12 @@ def test_speed() -> None:
     rate = len(texts) / (time.perf_counter() - started)
     print(f"resolve: {rate:.0f} texts/s")
     assert rate >= 1000  # aim is >= 2,000/s on one free core; the floor leaves room for a busy CI box
+
+
+def test_date_streets_keep_their_numeric_form() -> None:
+    from nlp.build_gazetteer import _date_street
+
+    assert _date_street("3/2") == "3/2" and _date_street("3 - 2") == "3/2"
+    assert _date_street("Ba Mươi Tháng Tư") == "30/4" and _date_street("Hai Tháng Chín") == "2/9"
+    assert _date_street("Cách Mạng Tháng Tám") is None  # a date is only part of the name
+    assert _date_street("60/09") is None and _date_street("10A") is None  # lanes and codes
