@@ -468,7 +468,8 @@ class LocationResolver:
             return False
         if e.kind in ("ward", "street") and e.cue_len < len(span):
             name_tok = span[e.cue_len].orig
-            if not (name_tok[:1].isupper() or name_tok[:1].isdigit()):
+            long_street = e.kind == "street" and len(span) - e.cue_len >= 3  # "đường nguyễn hữu cảnh"
+            if not (name_tok[:1].isupper() or name_tok[:1].isdigit() or long_street):
                 return False  # "đường trung tâm" is not a street name
         first = span[0]
         single_cue = first.folded in ("p", "d") and len(span) > 1

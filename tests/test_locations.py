@@ -239,6 +239,15 @@ def test_a_district_written_after_a_street_belongs_to_that_street() -> None:
     assert [loc.former_district for loc in r.resolve(text)][1] == "Quận 1"
 
 
+def test_comments_write_long_street_names_in_lower_case() -> None:
+    r = get_resolver()
+    assert [(loc.text, loc.former_district) for loc in r.resolve("kẹt xe đường nguyễn hữu cảnh quá")] == [
+        ("đường nguyễn hữu cảnh", "Bình Thạnh")]
+    assert [loc.text for loc in r.resolve("ket xe duong nguyen huu canh")] == ["duong nguyen huu canh"]
+    # two syllables in lower case stay words: "con đường hòa bình", "đường lê lợi" (capitals needed)
+    assert r.resolve("con đường hòa bình") == [] and r.resolve("đường lê lợi") == []
+
+
 def test_numbers_that_are_no_house_numbers() -> None:
     r = get_resolver()
     assert r.resolve("ngày 15/12 Lê Lợi tổ chức") == []  # a date
