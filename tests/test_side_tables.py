@@ -7,7 +7,6 @@ its own file."""
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -148,26 +147,6 @@ def test_store_without_file_uses_the_side_file(tmp_path: Path, side_file: Path, 
             "nlp_vectors", "nlp_issue_state", "nlp_emerging"}
     finally:
         inner.close()
-
-
-@pytest.fixture(scope="module")
-def opensearch_url() -> Iterator[str]:
-    """A running node: LANGNGHE_TEST_OPENSEARCH_URL, else one started here (skips if impossible)."""
-    given = os.environ.get("LANGNGHE_TEST_OPENSEARCH_URL")
-    if given:
-        yield given
-        return
-    from tests.opensearch_node import NodeUnavailable, OpenSearchNode
-
-    node = OpenSearchNode()
-    try:
-        node.start()
-    except NodeUnavailable as exc:
-        pytest.skip(f"no OpenSearch node for the search-engine tests: {exc}")
-    try:
-        yield f"opensearch+{node.url}"
-    finally:
-        node.stop()
 
 
 @pytest.mark.integration

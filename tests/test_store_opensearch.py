@@ -22,28 +22,9 @@ from storage.base import mention_filters
 from storage.migrate import migrate
 from storage.search_engine import SearchEngineStore, connect
 from storage.sqlite import SQLiteStore
-from tests.opensearch_node import NodeUnavailable, OpenSearchNode
 from tests.store_contract import T0, StoreContract, enriched, make_mention
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def opensearch_url() -> Iterator[str]:
-    """A running node: LANGNGHE_TEST_OPENSEARCH_URL, else one started here (skips if impossible)."""
-    given = os.environ.get("LANGNGHE_TEST_OPENSEARCH_URL")
-    if given:
-        yield given
-        return
-    node = OpenSearchNode()
-    try:
-        node.start()
-    except NodeUnavailable as exc:
-        pytest.skip(f"no OpenSearch node for the search-engine tests: {exc}")
-    try:
-        yield f"opensearch+{node.url}"
-    finally:
-        node.stop()
 
 
 @pytest.fixture(scope="session")
