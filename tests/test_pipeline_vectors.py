@@ -86,12 +86,16 @@ def fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
 
 
-@pytest.fixture
-def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> CountingEncoder:
-    """Every `nlp.encoder.get_encoder()` (the heads' and discovery's) returns one counting fake."""
+def install_counting_encoder(monkeypatch: pytest.MonkeyPatch) -> CountingEncoder:
+    """Make every `nlp.encoder.get_encoder()` (the heads' and discovery's) return one counting fake."""
     enc = CountingEncoder(Fake2D())
     monkeypatch.setattr(nlp.encoder, "get_encoder", lambda *a, **k: enc)
     return enc
+
+
+@pytest.fixture
+def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> CountingEncoder:
+    return install_counting_encoder(monkeypatch)
 
 
 def test_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:

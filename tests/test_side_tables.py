@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-import nlp.encoder
 from langnghe import jobs
 from langnghe.config import Settings, get_settings
 from langnghe.records import Issue, utcnow
@@ -27,7 +26,13 @@ from nlp.ranking import update_rankings
 from storage.sqlite import SQLiteStore
 from tests.test_emerging import _flood
 from tests.test_issues import BT
-from tests.test_pipeline_vectors import CountingEncoder, Fake2D, _fake_artifacts, _mentions
+from tests.test_pipeline_vectors import (
+    CountingEncoder,
+    Fake2D,
+    _fake_artifacts,
+    _mentions,
+    install_counting_encoder,
+)
 from tests.test_ranking import DAY, DAY_KEY
 
 
@@ -55,10 +60,7 @@ def side_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 @pytest.fixture
 def fake_encoder(monkeypatch: pytest.MonkeyPatch) -> CountingEncoder:
-    """Every `nlp.encoder.get_encoder()` (the heads' and discovery's) returns one counting fake."""
-    enc = CountingEncoder(Fake2D())
-    monkeypatch.setattr(nlp.encoder, "get_encoder", lambda *a, **k: enc)
-    return enc
+    return install_counting_encoder(monkeypatch)
 
 
 def _tables(path: Path) -> set[str]:
