@@ -123,6 +123,26 @@ def _token_agrees(orig: str, expected: str, accented: bool) -> bool:
     return normalize(low) == expected
 
 
+# Folded words that make "quan" or "phuong" part of another word ("cơ quan", "liên quan", "địa phương"):
+# after them a number is not a district or ward ("cơ quan 8 người")
+_NOT_A_CUE_AFTER = {
+    "quan": {"co", "hai", "lien", "tham", "khach", "chu", "bi", "lac", "truc", "canh", "tong", "giac",
+             "ngoai", "thue", "kiem"},
+    "phuong": {"dia", "bon", "tam", "song", "don", "phia", "huong", "dong", "tay", "nam", "bac", "ca"},
+}
+
+
+def _cue_without_marks(e: _Entry, span: list[_Tok], prev: _Tok | None) -> bool:
+    """ "quan 8" / "phuong 12" without marks in text that has them ("ở quan 8 ngap nuoc"): the district
+    or ward, unless the word before makes the cue part of another word."""
+    if e.kind not in ("fd", "ward_num") or len(span) != 2 or not span[1].folded.isdigit():
+        return False
+    cue = span[0].orig.lower()
+    if cue not in _NOT_A_CUE_AFTER or normalize(span[1].orig) != e.surface[1]:
+        return False
+    return prev is None or prev.folded not in _NOT_A_CUE_AFTER[cue]
+
+
 def _is_accented(text: str) -> bool:
     """Whether the text is written with Vietnamese tone marks (then spellings must agree)."""
     letters = marked = 0
@@ -464,7 +484,8 @@ class LocationResolver:
 
     def _entry_fits(self, e: _Entry, toks: list[_Tok], i: int, j: int, accented: bool) -> bool:
         span = toks[i:j]
-        if not all(_token_agrees(t.orig, s, accented) for t, s in zip(span, e.surface, strict=True)):
+        if not all(_token_agrees(t.orig, s, accented) for t, s in zip(span, e.surface, strict=True)) \
+                and not (accented and _cue_without_marks(e, span, toks[i - 1] if i > 0 else None)):
             return False
         if e.kind in ("ward", "street") and e.cue_len < len(span):
             name_tok = span[e.cue_len].orig
@@ -472,6 +493,10 @@ class LocationResolver:
             if not (name_tok[:1].isupper() or name_tok[:1].isdigit() or long_street):
                 return False  # "đường trung tâm" is not a street name
         first = span[0]
+        prev_word = toks[i - 1] if i > 0 else None
+        if first.orig.lower() in _NOT_A_CUE_AFTER and prev_word is not None \
+                and prev_word.folded in _NOT_A_CUE_AFTER[first.orig.lower()]:
+            return False  # "co quan 8 nguoi" without marks: "cơ quan", not Quận 8
         single_cue = first.folded in ("p", "d") and len(span) > 1
         if single_cue and not (first.orig.isupper() or "." in first.gap_next):
             return False  # "P.12", "P12", "Đ.Lê Lợi": single-letter cues need a capital or a dot

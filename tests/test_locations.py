@@ -352,3 +352,17 @@ def test_date_streets_keep_their_numeric_form() -> None:
     assert _date_street("Ba Mươi Tháng Tư") == "30/4" and _date_street("Hai Tháng Chín") == "2/9"
     assert _date_street("Cách Mạng Tháng Tám") is None  # a date is only part of the name
     assert _date_street("60/09") is None and _date_street("10A") is None  # lanes and codes
+
+
+@pytest.mark.parametrize(("text", "district"), [
+    ("Nước ngập ở quan 8 rồi", "Quận 8"),  # marks elsewhere, none on the cue
+    ("kẹt xe ở quan 12 từ sáng", "Quận 12"),
+    ("cac quan 5 va 6 mat dien", "Quận 5"),  # no marks at all
+    ("cơ quan 8 người", None),  # "cơ quan" (agency), not a district
+    ("co quan 8 nguoi", None),
+    ("tham quan 3 ngày ở Đà Lạt", None),
+    ("liên quan 3 vụ việc", None),
+])
+def test_a_district_cue_without_marks_in_marked_text(text: str, district: str | None) -> None:
+    found = [loc.former_district for loc in get_resolver().resolve(text) if loc.former_district]
+    assert found == ([district] if district else [])
