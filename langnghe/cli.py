@@ -381,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     model_sub = model.add_subparsers(dest="model_command", required=True)
     model_parser(model_sub.add_parser("train", help="train the classifiers"), "train")
     model_parser(model_sub.add_parser("eval", help="evaluate; --update-baseline raises the floors"), "eval")
-    model_parser(model_sub.add_parser("adapt", help="fine-tune the encoder adapter on the CPU (needs the "
-                                      "transformer extra; then run `model train`)"), "adapt")
+    model_parser(model_sub.add_parser("adapt", help="fine-tune the encoder adapter (CUDA when present, else "
+                                      "the CPU; needs the transformer extra; then run `model train`)"), "adapt")
     model_parser(model_sub.add_parser("accents", help="rebuild the tone-mark restoration model "
                                       "(nlp/data/accents.npz) from VNTC and report its accuracy"), "accents")
     return parser

