@@ -358,7 +358,7 @@ def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig
     names = list(heads)
     train = _with_civic_repeat(bundle.train, int(bundle.data["civic_repeat"]), cfg.civic_repeat)
     pad = int(bundle.config["pad_token_id"])
-    model = BertModel(BertConfig(**bundle.config), add_pooling_layer=False)
+    model: Any = BertModel(BertConfig(**bundle.config), add_pooling_layer=False)  # typed loosely: torch is optional
     missing, unexpected = model.load_state_dict(
         {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bundle.tensors.items()}, strict=False)
     if [k for k in missing if "position_ids" not in k] or unexpected:
@@ -392,7 +392,7 @@ def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig
                 p.requires_grad = True
     head_modules = nn.ModuleDict({name.replace(".", "__"): nn.Linear(model.config.hidden_size, len(c))
                                   for name, c in heads.items()})
-    model.to(torch.device(dev))  # type: ignore[arg-type]  # transformers types .to() narrowly
+    model.to(torch.device(dev))
     head_modules.to(torch.device(dev))
     weights: dict[str, Any] = {}
     for j, (name, classes) in enumerate(heads.items()):
