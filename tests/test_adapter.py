@@ -230,3 +230,55 @@ def test_averaged_adapters_merge_to_the_mean_of_their_updates(tmp_path: Path) ->
     np.testing.assert_allclose(avg["head.topic.weights"], 2 * arrays["head.topic.weights"])
     with pytest.raises(ValueError, match="at least one"):
         average_adapters([], tmp_path / "none.npz")
+
+
+@pytest.mark.slow
+def test_a_stopped_training_resumes_from_its_checkpoint_and_ends_the_same(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+              "vocab_size": 6, "max_position_embeddings": 16, "type_vocab_size": 1, "pad_token_id": 1}
+    torch.manual_seed(0)
+    base = transformers.BertModel(transformers.BertConfig(**config), add_pooling_layer=False)
+    tensors = {k: v.detach().numpy().copy() for k, v in base.state_dict().items() if "position_ids" not in k}
+    tiny = _tiny_bundle()
+    bundle = Bundle(config, tiny.heads, tensors, tiny.train, tiny.dev, tiny.data)
+
+    def cfg() -> AdapterConfig:
+        return AdapterConfig(rank=2, alpha=4.0, batch_size=2, epochs=3, warmup_steps=1, checkpoint_every=1,
+                             civic_repeat=2)
+
+    straight = train_adapter(None, tmp_path / "straight.npz", cfg(), bundle=bundle, device="cpu")
+    assert straight["steps"] == 9 and "resumed_from_step" not in straight
+
+    calls = {"n": 0}
+    real_step = torch.optim.AdamW.step
+
+    def stop_at_the_fourth(self: object, *args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # the process is stopped during step 4
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", stop_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        train_adapter(None, tmp_path / "resumed.npz", cfg(), bundle=bundle, device="cpu")
+    assert (tmp_path / "resumed.ckpt.pt").is_file() and not (tmp_path / "resumed.npz").exists()
+    monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
+    resumed = train_adapter(None, tmp_path / "resumed.npz", cfg(), bundle=bundle, device="cpu")
+    assert resumed["resumed_from_step"] == 3 and not (tmp_path / "resumed.ckpt.pt").exists()
+    a, _ = load_adapter(tmp_path / "straight.npz")
+    b, _ = load_adapter(tmp_path / "resumed.npz")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+    # a checkpoint of other settings is not used
+    torch.save({"fingerprint": "another run"}, tmp_path / "other.ckpt.pt")
+    other = train_adapter(None, tmp_path / "other.npz", cfg(), bundle=bundle, device="cpu")
+    assert "resumed_from_step" not in other
+
+
+def test_an_adapter_is_not_taken_for_a_bundle(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a training bundle"):
+        load_bundle(_fake_adapter(tmp_path))
