@@ -330,6 +330,32 @@ def _collate(ids: Sequence[npt.NDArray[np.int32]], pad: int) -> tuple[npt.NDArra
     return input_ids, mask
 
 
+def _dev_scores(bundle: Bundle, head_modules: Any, pooled_of: Any) -> dict[str, float]:
+    """The fine-tuned heads alone on the bundle's dev sets (macro-F1; department: accuracy)."""
+    import torch
+
+    names = list(bundle.heads)
+    scores: dict[str, float] = {}
+    with torch.no_grad():
+        for split_name, split in bundle.dev.items():
+            order = np.argsort([len(x) for x in split.ids])
+            outs = [pooled_of([split.ids[k] for k in order[i:i + 128]]) for i in range(0, len(order), 128)]
+            emb = torch.cat(outs)[torch.from_numpy(np.argsort(order)).to(outs[0].device)]
+            for head in DEV_HEADS[split_name]:
+                if head not in bundle.heads:
+                    continue
+                j = names.index(head)
+                rows = np.flatnonzero(split.labels[:, j] >= 0)
+                logits = head_modules[head.replace(".", "__")](emb[torch.from_numpy(rows).to(emb.device)])
+                pred = logits.argmax(-1).cpu().numpy()
+                gold = split.labels[rows, j]
+                if head == "department":
+                    scores[f"{split_name}.{head}.accuracy"] = round(float((pred == gold).mean()), 4)
+                else:
+                    scores[f"{split_name}.{head}.macro_f1"] = round(_macro_f1(gold, pred, len(bundle.heads[head])), 4)
+    return scores
+
+
 def _device(name: str) -> str:
     import torch
 
@@ -338,31 +364,14 @@ def _device(name: str) -> str:
     return name
 
 
-def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig | None = None,
-                  max_steps: int | None = None, bundle: Bundle | None = None,
-                  device: str = "auto", evaluate: bool = False) -> dict[str, Any]:
-    """Fine-tune the adapters and heads; writes `out_path` (npz) and returns its metadata.
-
-    From `shared_dir` (tokenised here) or from a prepared `bundle` (a GPU machine); `device` is
-    ``auto`` (CUDA when there is one), ``cpu`` or ``cuda``. With `evaluate`, the fine-tuned heads are
-    scored on the bundle's dev sets (``meta["dev"]``: the encoder heads alone, not the product's hybrid)."""
+def _build_model(bundle: Bundle, cfg: AdapterConfig) -> tuple[Any, Any]:
+    """The base encoder from the bundle's weights, frozen except for what `cfg` trains (LoRA
+    adapters and LayerNorms, or every weight matrix with `full`), and one linear head per task."""
     import torch
     from torch import nn
     from transformers import BertConfig, BertModel
 
-    cfg = config or AdapterConfig()
-    if bundle is None:
-        if shared_dir is None:
-            raise ValueError("train_adapter needs shared_dir or a bundle")
-        bundle = build_bundle(Path(shared_dir), cfg)
-    dev = _device(device)
-    torch.manual_seed(cfg.seed)
-    rng = random.Random(cfg.seed)
-    heads = bundle.heads
-    names = list(heads)
-    train = _with_civic_repeat(bundle.train, int(bundle.data["civic_repeat"]), cfg.civic_repeat)
-    pad = int(bundle.config["pad_token_id"])
-    model: Any = BertModel(BertConfig(**bundle.config), add_pooling_layer=False)  # typed loosely: torch is optional
+    model = BertModel(BertConfig(**bundle.config), add_pooling_layer=False)
     missing, unexpected = model.load_state_dict(
         {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bundle.tensors.items()}, strict=False)
     if [k for k in missing if "position_ids" not in k] or unexpected:
@@ -395,7 +404,34 @@ def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig
             for p in layer.get_submodule(path).parameters():
                 p.requires_grad = True
     head_modules = nn.ModuleDict({name.replace(".", "__"): nn.Linear(model.config.hidden_size, len(c))
-                                  for name, c in heads.items()})
+                                  for name, c in bundle.heads.items()})
+    return model, head_modules
+
+
+def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig | None = None,
+                  max_steps: int | None = None, bundle: Bundle | None = None,
+                  device: str = "auto", evaluate: bool = False) -> dict[str, Any]:
+    """Fine-tune the adapters and heads; writes `out_path` (npz) and returns its metadata.
+
+    From `shared_dir` (tokenised here) or from a prepared `bundle` (a GPU machine); `device` is
+    ``auto`` (CUDA when there is one), ``cpu`` or ``cuda``. With `evaluate`, the fine-tuned heads are
+    scored on the bundle's dev sets (``meta["dev"]``: the encoder heads alone, not the product's hybrid)."""
+    import torch
+    from torch import nn
+
+    cfg = config or AdapterConfig()
+    if bundle is None:
+        if shared_dir is None:
+            raise ValueError("train_adapter needs shared_dir or a bundle")
+        bundle = build_bundle(Path(shared_dir), cfg)
+    dev = _device(device)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    heads = bundle.heads
+    names = list(heads)
+    train = _with_civic_repeat(bundle.train, int(bundle.data["civic_repeat"]), cfg.civic_repeat)
+    pad = int(bundle.config["pad_token_id"])
+    model, head_modules = _build_model(bundle, cfg)
     model.to(torch.device(dev))
     head_modules.to(torch.device(dev))
     weights: dict[str, Any] = {}
@@ -492,26 +528,8 @@ def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig
 
     scores: dict[str, float] = {}
     if evaluate:
-        model.eval()
-        with torch.no_grad():
-            for split_name, split in bundle.dev.items():
-                order = np.argsort([len(x) for x in split.ids])
-                outs = []
-                for i in range(0, len(order), 128):
-                    outs.append(pooled_of([split.ids[k] for k in order[i:i + 128]]))
-                emb = torch.cat(outs)[torch.from_numpy(np.argsort(order)).to(dev)]
-                for head in DEV_HEADS[split_name]:
-                    if head not in heads:
-                        continue
-                    j = names.index(head)
-                    rows = np.flatnonzero(split.labels[:, j] >= 0)
-                    pred = head_modules[head.replace(".", "__")](emb[torch.from_numpy(rows).to(dev)]).argmax(-1)
-                    gold = split.labels[rows, j]
-                    pred_np = pred.cpu().numpy()
-                    metric = "accuracy" if head == "department" else "macro_f1"
-                    scores[f"{split_name}.{head}.{metric}"] = round(
-                        float((pred_np == gold).mean()) if metric == "accuracy"
-                        else _macro_f1(gold, pred_np, len(heads[head])), 4)
+        model.eval()  # no dropout
+        scores = _dev_scores(bundle, head_modules, pooled_of)
 
     arrays: dict[str, npt.NDArray[Any]] = {}
     for i, layer in enumerate(model.encoder.layer):
