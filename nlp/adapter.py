@@ -467,7 +467,9 @@ def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig
     step = pos = 0
     resumed_from = None
     if ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        # on the CPU first: random-number states must stay CPU tensors; the optimiser and the copies
+        # below move the rest to the device
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if state.get("fingerprint") == fingerprint:
             with torch.no_grad():
                 for n, t in state["trainable"].items():
