@@ -69,6 +69,15 @@ class AdapterConfig:
     heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+def _civic_labels(row: Mapping[str, Any], heads: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
+    """The class index of every head an annotated civic item has a label for."""
+    labels = {"civic": int(bool(row["civic"])), "sentiment": heads["sentiment"].index(row["sentiment"])}
+    if row["civic"]:
+        labels["topic"] = heads["topic"].index(row["topic"])
+        labels["department"] = heads["department"].index(row["department"])
+    return labels
+
+
 def _items(shared_dir: Path, cfg: AdapterConfig) -> tuple[list[tuple[str, str, dict[str, int]]],
                                                           dict[str, tuple[str, ...]]]:
     """(source, text, labels per head) for every training item; the classes of every head."""
@@ -93,11 +102,7 @@ def _items(shared_dir: Path, cfg: AdapterConfig) -> tuple[list[tuple[str, str, d
     senti = load_sentiment_sets(shared_dir, cfg.seed)
     out: list[tuple[str, str, dict[str, int]]] = []
     for r in civic_train:
-        labels = {"civic": int(bool(r["civic"])), "sentiment": heads["sentiment"].index(r["sentiment"])}
-        if r["civic"]:
-            labels["topic"] = heads["topic"].index(r["topic"])
-            labels["department"] = heads["department"].index(r["department"])
-        out += [("civic", r["text"], labels)] * cfg.civic_repeat
+        out += [("civic", r["text"], _civic_labels(r, heads))] * cfg.civic_repeat
     for text in load_weak_not_civic(shared_dir, cfg.weak_per_section, 800, cfg.seed):
         out.append(("weak", text, {"civic": 0}))
     sources = [("vsfc_train", "sentiment.student_feedback"), ("vlsp_train", "sentiment.product_reviews")]
@@ -161,6 +166,15 @@ class Bundle:
     q4: dict[str, tuple[npt.NDArray[np.uint8], int, int]] = field(default_factory=dict)  # raw Q4_0 blocks
 
 
+def _save_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+    """Write `arrays` to `path` whole or not at all (a partial file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial.npz")
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
+    tmp.replace(path)
+
+
 def _split(rows: Sequence[tuple[str, list[int], dict[str, int]]], head_names: Sequence[str]) -> Split:
     labels = np.full((len(rows), len(head_names)), -1, dtype=np.int16)
     for i, (_, _, lab) in enumerate(rows):
@@ -194,15 +208,8 @@ def build_bundle(shared_dir: Path, cfg: AdapterConfig | None = None) -> Bundle:
                           [lab for _, _, lab in items], strict=True))
     dev_rows: dict[str, list[tuple[str, list[int], dict[str, int]]]] = {}
     civic_dev = load_civic(shared_dir, "dev")
-    labs: list[dict[str, int]] = []
-    for r in civic_dev:
-        lab = {"civic": int(bool(r["civic"])), "sentiment": heads["sentiment"].index(r["sentiment"])}
-        if r["civic"]:
-            lab["topic"] = heads["topic"].index(r["topic"])
-            lab["department"] = heads["department"].index(r["department"])
-        labs.append(lab)
     dev_rows["civic_dev"] = list(zip(["civic_dev"] * len(civic_dev), encode([r["text"] for r in civic_dev]),
-                                     labs, strict=True))
+                                     [_civic_labels(r, heads) for r in civic_dev], strict=True))
     senti = load_sentiment_sets(shared_dir, cfg.seed)
     for name in ("vsfc_dev", "vlsp_dev", "vsmec_dev"):
         head = DEV_HEADS[name][0]
@@ -258,11 +265,7 @@ def save_bundle(bundle: Bundle, path: Path) -> None:
     meta = {"config": bundle.config, "heads": {k: list(v) for k, v in bundle.heads.items()},
             "dev": list(bundle.dev), "data": bundle.data}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial.npz")
-    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(path)
+    _save_npz(path, arrays)
 
 
 def load_bundle(path: Path) -> Bundle:
@@ -569,11 +572,7 @@ def train_adapter(shared_dir: Path | None, out_path: Path, config: AdapterConfig
     if scores:
         meta["dev"] = scores
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(".partial.npz")
-    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(out_path)
+    _save_npz(out_path, arrays)
     ckpt_path.unlink(missing_ok=True)
     return meta
 
@@ -609,10 +608,7 @@ def average_adapters(paths: Sequence[Path], out_path: Path) -> dict[str, Any]:
                 averaged=[Path(p).name for p in paths])
     meta.pop("dev", None)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    out_path = Path(out_path)
-    tmp = out_path.with_suffix(".partial.npz")
-    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(out_path)
+    _save_npz(out_path, arrays)
     return meta
 
 

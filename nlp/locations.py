@@ -132,15 +132,12 @@ _NOT_A_CUE_AFTER = {
 }
 
 
-def _cue_without_marks(e: _Entry, span: list[_Tok], prev: _Tok | None) -> bool:
+def _cue_without_marks(e: _Entry, span: list[_Tok]) -> bool:
     """ "quan 8" / "phuong 12" without marks in text that has them ("ở quan 8 ngap nuoc"): the district
-    or ward, unless the word before makes the cue part of another word."""
+    or ward (the word before is checked with every cue, in `_entry_fits`)."""
     if e.kind not in ("fd", "ward_num") or len(span) != 2 or not span[1].folded.isdigit():
         return False
-    cue = span[0].orig.lower()
-    if cue not in _NOT_A_CUE_AFTER or normalize(span[1].orig) != e.surface[1]:
-        return False
-    return prev is None or prev.folded not in _NOT_A_CUE_AFTER[cue]
+    return span[0].orig.lower() in _NOT_A_CUE_AFTER and normalize(span[1].orig) == e.surface[1]
 
 
 def _is_accented(text: str) -> bool:
@@ -485,7 +482,7 @@ class LocationResolver:
     def _entry_fits(self, e: _Entry, toks: list[_Tok], i: int, j: int, accented: bool) -> bool:
         span = toks[i:j]
         if not all(_token_agrees(t.orig, s, accented) for t, s in zip(span, e.surface, strict=True)) \
-                and not (accented and _cue_without_marks(e, span, toks[i - 1] if i > 0 else None)):
+                and not (accented and _cue_without_marks(e, span)):
             return False
         if e.kind in ("ward", "street") and e.cue_len < len(span):
             name_tok = span[e.cue_len].orig

@@ -163,17 +163,23 @@ def test_macro_f1_averages_the_classes_present() -> None:
     assert _macro_f1(gold, np.array([0, 0, 1, 1, 1]), 3) == pytest.approx((1 + 0.8 + 0) / 3)
 
 
-@pytest.mark.slow
-def test_training_from_a_bundle_writes_an_adapter_that_merges(tmp_path: Path) -> None:
+def _trainable_bundle(layers: int) -> Bundle:
+    """The tiny bundle with the weights of a freshly initialised BERT of `layers` blocks (needs torch)."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    config = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+    config = {"hidden_size": 32, "num_hidden_layers": layers, "num_attention_heads": 2, "intermediate_size": 64,
               "vocab_size": 6, "max_position_embeddings": 16, "type_vocab_size": 1, "pad_token_id": 1}
     torch.manual_seed(0)
     base = transformers.BertModel(transformers.BertConfig(**config), add_pooling_layer=False)
     tensors = {k: v.detach().numpy().copy() for k, v in base.state_dict().items() if "position_ids" not in k}
-    bundle = _tiny_bundle()
-    bundle = Bundle(config, bundle.heads, tensors, bundle.train, bundle.dev, bundle.data)
+    tiny = _tiny_bundle()
+    return Bundle(config, tiny.heads, tensors, tiny.train, tiny.dev, tiny.data)
+
+
+@pytest.mark.slow
+def test_training_from_a_bundle_writes_an_adapter_that_merges(tmp_path: Path) -> None:
+    bundle = _trainable_bundle(layers=2)
+    tensors = bundle.tensors
     meta = train_adapter(None, tmp_path / "adapter.npz", AdapterConfig(rank=2, alpha=4.0, batch_size=2, epochs=2,
                                                                       civic_repeat=1, warmup_steps=1),
                          max_steps=3, bundle=bundle, device="cpu", evaluate=True)
@@ -188,15 +194,8 @@ def test_training_from_a_bundle_writes_an_adapter_that_merges(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_full_fine_tuning_keeps_the_adapter_format_by_truncating_the_updates(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    config = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
-              "vocab_size": 6, "max_position_embeddings": 16, "type_vocab_size": 1, "pad_token_id": 1}
-    torch.manual_seed(0)
-    base = transformers.BertModel(transformers.BertConfig(**config), add_pooling_layer=False)
-    tensors = {k: v.detach().numpy().copy() for k, v in base.state_dict().items() if "position_ids" not in k}
-    tiny = _tiny_bundle()
-    bundle = Bundle(config, tiny.heads, tensors, tiny.train, tiny.dev, tiny.data)
+    bundle = _trainable_bundle(layers=1)
+    tensors = bundle.tensors
     meta = train_adapter(None, tmp_path / "full.npz", AdapterConfig(rank=32, batch_size=2, lr=1e-2, full=True,
                                                                    civic_repeat=1, warmup_steps=1),
                          max_steps=2, bundle=bundle, device="cpu")
@@ -235,15 +234,8 @@ def test_averaged_adapters_merge_to_the_mean_of_their_updates(tmp_path: Path) ->
 @pytest.mark.slow
 def test_a_stopped_training_resumes_from_its_checkpoint_and_ends_the_same(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = _trainable_bundle(layers=1)
     torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    config = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
-              "vocab_size": 6, "max_position_embeddings": 16, "type_vocab_size": 1, "pad_token_id": 1}
-    torch.manual_seed(0)
-    base = transformers.BertModel(transformers.BertConfig(**config), add_pooling_layer=False)
-    tensors = {k: v.detach().numpy().copy() for k, v in base.state_dict().items() if "position_ids" not in k}
-    tiny = _tiny_bundle()
-    bundle = Bundle(config, tiny.heads, tensors, tiny.train, tiny.dev, tiny.data)
 
     def cfg() -> AdapterConfig:
         return AdapterConfig(rank=2, alpha=4.0, batch_size=2, epochs=3, warmup_steps=1, checkpoint_every=1,
