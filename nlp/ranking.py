@@ -110,7 +110,11 @@ def _in_period(m: Mention, start: datetime, end: datetime) -> bool:
     return start <= m.published_at < end
 
 
-def _rankable(mentions: Iterable[Mention], start: datetime, end: datetime) -> list[Mention]:
+def _rankable(mentions: Iterable[Mention], start: datetime, end: datetime, *, report: bool = True
+              ) -> list[Mention]:
+    """The grouped civic mentions of a period; `report` logs how many ungrouped ones were left out
+    (off for the previous period: it is read only for growth, and on a new store it predates the
+    first grouping)."""
     seen: dict[str, Mention] = {}
     skipped = 0
     for m in mentions:
@@ -120,7 +124,7 @@ def _rankable(mentions: Iterable[Mention], start: datetime, end: datetime) -> li
             skipped += 1
             continue
         seen[m.id] = m
-    if skipped:
+    if skipped and report:
         log.info("ranking: %d civic mentions without an issue left out (group them first)", skipped)
     return sorted(seen.values(), key=lambda m: (m.published_at, m.id))
 
@@ -210,7 +214,7 @@ def rank_mentions(
     prev_start = start - (end - start)
     current = _rankable(mentions, start, end)
     prev_stories: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for m in _rankable(previous, prev_start, start):
+    for m in _rankable(previous, prev_start, start, report=False):
         for area in _areas(m):
             if areas is None or area in areas:
                 prev_stories[(area, str(m.issue_id))].add(story_of(m))

@@ -166,6 +166,18 @@ def test_ungrouped_and_not_civic_are_left_out() -> None:
     assert entries == []
 
 
+def test_ungrouped_mentions_are_reported_for_the_period_only(caplog: pytest.LogCaptureFixture) -> None:
+    current = _grouped(planted_mentions(DAY))
+    previous = _previous_day()  # not grouped: a new store's first run
+    with caplog.at_level("INFO", logger="nlp.ranking"):
+        assert rank_mentions(current, "day", DAY_KEY, previous=previous)
+    assert "left out" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="nlp.ranking"):
+        rank_mentions(current + _previous_day(), "day", previous_key("day", DAY_KEY))
+    assert "4 civic mentions without an issue left out" in caplog.text
+
+
 # --------------------------------------------------------------------------- the rank job
 
 
