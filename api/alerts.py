@@ -210,7 +210,7 @@ def _mention_json(m: Mention, base_url: str) -> dict[str, Any]:
 def render_search_email(saved: SavedSearch, mentions: Sequence[Mention], base_url: str) -> tuple[str, str, str]:
     """(subject, html, text) of a saved-search alert, Vietnamese first."""
     n = len(mentions)
-    subject = f"[Lắng Nghe] {n} ý kiến mới khớp “{saved.name}” / {n} new mentions"
+    subject = f"[Lắng Nghe] {n} ý kiến mới khớp “{saved.name}” / {n} new {'mention' if n == 1 else 'mentions'}"
     lines = [f"{n} ý kiến mới khớp tìm kiếm đã lưu “{saved.name}” ({saved.query}).",
              f"{n} new mention(s) match the saved search.", ""]
     items = []

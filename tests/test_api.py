@@ -486,6 +486,11 @@ def test_dashboard_english_and_week(client: TestClient) -> None:
     assert "Traffic and congestion" in html and "Department of Construction" in html
     assert "2025-W47" in html
     assert html.index("Ùn tắc cửa ngõ sân bay Tân Sơn Nhất") < html.index(ISSUES[0].label)
+    counts = re.findall(r"· (\d+ \w+) · (\d+ \w+)", html)
+    assert ("2 mentions", "2 sources") in counts and ("1 mention", "1 source") in counts
+    assert "1 mentions" not in html and "1 sources" not in html
+    vietnamese = client.get("/", params={"period": "week", "date": "2025-11-18"}).text
+    assert "1 lượt nhắc · 1 nguồn" in vietnamese and "2 lượt nhắc · 2 nguồn" in vietnamese
 
 
 def test_dashboard_escapes_data(client: TestClient) -> None:

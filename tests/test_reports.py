@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import gzip
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -154,7 +155,6 @@ def test_briefing_rejects_unknown_department(store: SQLiteStore) -> None:
 def test_briefing_marks_uncertain_routings(tmp_path: Path) -> None:
     """A negative mention whose department_score is under 0.5 carries the 'check routing' label;
     a confident one and one classified before the score was stored (None) do not."""
-    import re
 
     from api.reports.briefing import build_department_briefing
 
@@ -300,3 +300,23 @@ def test_digest_email_with_pdf_over_smtp(store: SQLiteStore, smtp: tuple[_Inbox,
     pdfs = [p for p in msg.walk() if p.get_content_type() == "application/pdf"]
     assert len(pdfs) == 1 and pdfs[0].get_filename() == "lang-nghe-2025-W47.pdf"
     assert pdfs[0].get_payload(decode=True) == digest.pdf_bytes
+
+
+def test_counted_words_agree_with_their_number() -> None:
+    from api.reports.i18n import t, unit
+
+    assert [unit(t("en"), "mentions", n) for n in (0, 1, 2)] == ["mentions", "mention", "mentions"]
+    assert unit(t("en"), "sources", 1) == "source"
+    assert {unit(t("vi"), "mentions", n) for n in (0, 1, 2)} == {"lượt nhắc"}
+
+
+def test_briefing_subject_counts_in_english() -> None:
+    from api.reports.briefing import BriefingData, IssueLine, subject_of
+
+    day = date(2025, 11, 21)
+    one = IssueLine("iss-1", "Ngập nước", None, [], 0, [0, 1], is_new=True)
+    data = BriefingData("construction", day, day - timedelta(days=1), False, [one], negative_total=1)
+    assert subject_of(data, "en").endswith("Department of Construction: 1 issue, 1 new, 1 negative mention")
+    data.negative_total = 3
+    assert subject_of(data, "en").endswith(": 1 issue, 1 new, 3 negative mentions")
+    assert subject_of(data, "vi").endswith(": 1 vấn đề, 1 mới, 3 ý kiến tiêu cực")

@@ -151,8 +151,10 @@ def briefing_data(store: Store, department: str, day: date, *, scope: Filters | 
 def subject_of(data: BriefingData, lang: str) -> str:
     name = department_name(data.department, lang)
     if lang == "en":
-        return (f"[Lắng Nghe] Morning briefing {data.day:%d/%m/%Y} — {name}: {len(data.issues)} issues, "
-                f"{len(data.new)} new, {data.negative_total} negative mentions")
+        issues, negative = len(data.issues), data.negative_total
+        return (f"[Lắng Nghe] Morning briefing {data.day:%d/%m/%Y} — {name}: {issues} "
+                f"{'issue' if issues == 1 else 'issues'}, {len(data.new)} new, {negative} negative "
+                f"{'mention' if negative == 1 else 'mentions'}")
     return (f"[Lắng Nghe] Bản tin sáng {data.day:%d/%m/%Y} — {name}: {len(data.issues)} vấn đề, "
             f"{len(data.new)} mới, {data.negative_total} ý kiến tiêu cực")
 

@@ -49,7 +49,8 @@ TEXT: dict[str, dict[str, str]] = {
         "language": "Tiếng Việt", "other_lang": "vi",
         "issue": "Issue", "topic": "Topic", "department": "Responsible agency", "areas": "Areas",
         "keywords": "Keywords", "first_seen": "First seen", "last_seen": "Last seen",
-        "mentions": "mentions", "mentions_title": "Mentions", "sources": "sources",
+        "mentions": "mentions", "mentions_one": "mention", "mentions_title": "Mentions",
+        "sources": "sources", "sources_one": "source",
         "history": "History", "evidence": "Mentions and articles", "rankings": "Rankings",
         "volume_title": "Mentions per day by sentiment", "sentiment_title": "Sentiment per day",
         "net_axis": "positive − negative, over total", "no_issue": "Unknown issue",
@@ -93,3 +94,9 @@ def lang_of(value: str | None) -> str:
 
 def t(lang: str) -> dict[str, str]:
     return TEXT[lang_of(lang)]
+
+
+def unit(words: dict[str, str], key: str, count: object) -> str:
+    """The word counted by `count` ("1 mention", "3 mentions"): the `<key>_one` form where the
+    language has one (English) and the count is 1; Vietnamese words do not change."""
+    return words.get(f"{key}_one", words[key]) if count == 1 else words[key]

@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from api.reports.i18n import unit
 from langnghe.records import to_city_time
 from nlp.taxonomy import department_name, sentiment_name, topic_name
 
@@ -50,7 +51,7 @@ def environment() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(day=fmt_day, time=fmt_time, safe_url=safe_url, pct=pct, signed=signed)
     env.globals.update(topic_name=topic_name, department_name=department_name,
-                       sentiment_name=sentiment_name)
+                       sentiment_name=sentiment_name, unit=unit)
     return env
 
 

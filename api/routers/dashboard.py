@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from api.auth import PageUser
 from api.deps import AreaCatalog, AreasDep, StoreDep
-from api.reports.i18n import t
+from api.reports.i18n import t, unit
 from api.schemas import MentionOut, SearchOut, TopIssuesOut, area_full_name, clean_highlight
 from api.services import build_top, resolve_area, select_period_key
 from langnghe.records import CITY_AREA_ID, to_city_time
@@ -61,7 +61,8 @@ UI: dict[str, dict[str, str]] = {
         "top": "Top 10 issues", "period_day": "day", "period_week": "week",
         "empty": "No ranking yet for this area and period.",
         "topic": "Topic", "department": "Responsible agency", "score": "Score",
-        "score_parts": "Score parts", "mentions": "mentions", "sources": "sources",
+        "score_parts": "Score parts", "mentions": "mentions", "mentions_one": "mention",
+        "sources": "sources", "sources_one": "source",
         "sentiment": "Sentiment", "evidence": "Evidence", "keywords": "Keywords",
         "search": "Search mentions", "search_placeholder": "e.g. ngập nước, kẹt xe, rác thải…",
         "search_button": "Search", "results": "results", "no_results": "No mentions found.",
@@ -125,6 +126,7 @@ def area_groups(areas: AreaCatalog, lang: str,
 
 
 templates.env.globals["display_name"] = display_name
+templates.env.globals["unit"] = unit
 
 
 def safe_url(url: str | None) -> str | None:

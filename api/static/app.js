@@ -5,6 +5,8 @@
   "use strict";
   var data = JSON.parse(document.getElementById("ln-data").textContent);
   var ui = data.ui, labels = data.labels, parts = data.parts;
+  // the counted word: "1 mention", "3 mentions" (English has a singular; Vietnamese words do not change)
+  function unit(key, n) { return n === 1 && ui[key + "_one"] ? ui[key + "_one"] : ui[key]; }
   var SVG = "http://www.w3.org/2000/svg";
   var form = document.getElementById("controls");
   var searchForm = document.getElementById("search-form");
@@ -86,7 +88,8 @@
     var score = el("span", { class: "score", title: partText.join("\n") }, ui.score + " ");
     score.appendChild(el("strong", {}, it.score.toFixed(2)));
     counts.appendChild(score);
-    counts.appendChild(document.createTextNode(" · " + it.mention_count + " " + ui.mentions + " · " + it.source_count + " " + ui.sources));
+    counts.appendChild(document.createTextNode(" · " + it.mention_count + " " + unit("mentions", it.mention_count) +
+      " · " + it.source_count + " " + unit("sources", it.source_count)));
     body.appendChild(counts);
     var sum = names.reduce(function (a, n) { return a + Math.abs(it.score_parts[n]); }, 0);
     if (sum > 0) {
