@@ -320,3 +320,16 @@ def test_briefing_subject_counts_in_english() -> None:
     data.negative_total = 3
     assert subject_of(data, "en").endswith(": 1 issue, 1 new, 3 negative mentions")
     assert subject_of(data, "vi").endswith(": 1 vấn đề, 1 mới, 3 ý kiến tiêu cực")
+
+
+def test_report_counts_agree_with_their_number(store: SQLiteStore) -> None:
+    from api.reports.briefing import build_department_briefing
+    from nlp.taxonomy import DEPARTMENTS
+
+    kpis = []
+    for department in DEPARTMENTS:
+        html = build_department_briefing(store, department, END_DAY + timedelta(days=1), lang="en").html
+        kpis += re.findall(r'data-kpi="(issues|mentions|new|rising)">(\d+)</strong> ([\w ]+)', html)
+    assert {number for _, number, _ in kpis} >= {"0", "1", "2"}
+    for kpi, number, words in kpis:
+        assert words.endswith("s") == (number != "1"), (kpi, number, words)
