@@ -40,6 +40,7 @@ from api.auth.models import Role, Scope, scope_for
 from api.mailer import MailError, SmtpConfig, send_email
 from api.metrics import ALERTS_SENT
 from api.query_language import QueryError
+from api.reports.i18n import t, unit
 from api.search import run_search
 from langnghe.records import Issue, Mention, to_city_time
 from nlp.taxonomy import department_name, topic_name
@@ -210,7 +211,7 @@ def _mention_json(m: Mention, base_url: str) -> dict[str, Any]:
 def render_search_email(saved: SavedSearch, mentions: Sequence[Mention], base_url: str) -> tuple[str, str, str]:
     """(subject, html, text) of a saved-search alert, Vietnamese first."""
     n = len(mentions)
-    subject = f"[Lắng Nghe] {n} ý kiến mới khớp “{saved.name}” / {n} new {'mention' if n == 1 else 'mentions'}"
+    subject = f"[Lắng Nghe] {n} ý kiến mới khớp “{saved.name}” / {n} new {unit(t('en'), 'mentions', n)}"
     lines = [f"{n} ý kiến mới khớp tìm kiếm đã lưu “{saved.name}” ({saved.query}).",
              f"{n} new mention(s) match the saved search.", ""]
     items = []

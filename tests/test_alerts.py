@@ -27,6 +27,7 @@ from api.alerts import (
     check_saved_searches,
     check_webhook_url,
     notify_emerging,
+    render_search_email,
     verify_signature,
 )
 from api.auth.deps import app_accounts
@@ -327,3 +328,14 @@ def test_detector_events_are_completed_from_the_store(store: SQLiteStore) -> Non
     assert converted.growth == 3.5 and "gấp 3.5 lần" in converted.reason
     assert alert_event_from(store, Emerging("unknown", "hcmc", "d", 1, 0, 1, now)) is None
     assert PASSWORD  # (imported helper kept in use)
+
+
+def test_search_alert_subject_counts_in_english() -> None:
+    from api.auth.store import SavedSearch
+
+    now = datetime.now(UTC)
+    saved = SavedSearch(1, 1, "Ngập", "ngập", ["a@example.org"], None, None, True, now, now, None)
+    one = [fresh("ngap-1", "Ngập đường", "Ngập nước sâu", areas=[])]
+    two = one + [fresh("ngap-2", "Ngập hẻm", "Ngập nước hẻm", areas=[])]
+    assert render_search_email(saved, one, "http://x")[0].endswith("/ 1 new mention")
+    assert render_search_email(saved, two, "http://x")[0].endswith("/ 2 new mentions")

@@ -11,7 +11,7 @@ from typing import Any
 
 from api.reports.charts import sparkline
 from api.reports.data import city_day, day_start, mentions_between
-from api.reports.i18n import lang_of, t
+from api.reports.i18n import lang_of, t, unit
 from api.reports.render import render
 from langnghe.records import Issue, Mention, utcnow
 from nlp.taxonomy import DEPARTMENTS, department_name
@@ -151,10 +151,10 @@ def briefing_data(store: Store, department: str, day: date, *, scope: Filters | 
 def subject_of(data: BriefingData, lang: str) -> str:
     name = department_name(data.department, lang)
     if lang == "en":
-        issues, negative = len(data.issues), data.negative_total
+        words, issues, negative = t("en"), len(data.issues), data.negative_total
         return (f"[Lắng Nghe] Morning briefing {data.day:%d/%m/%Y} — {name}: {issues} "
-                f"{'issue' if issues == 1 else 'issues'}, {len(data.new)} new, {negative} negative "
-                f"{'mention' if negative == 1 else 'mentions'}")
+                f"{unit(words, 'issues', issues)}, {len(data.new)} new, {negative} negative "
+                f"{unit(words, 'mentions', negative)}")
     return (f"[Lắng Nghe] Bản tin sáng {data.day:%d/%m/%Y} — {name}: {len(data.issues)} vấn đề, "
             f"{len(data.new)} mới, {data.negative_total} ý kiến tiêu cực")
 
