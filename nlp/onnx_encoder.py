@@ -458,7 +458,10 @@ class OnnxEncoder:
 
     def _truncated(self, enc: Any) -> list[int]:
         """The ids of `enc` (with <s> … </s>) cut to ``max_tokens`` at a word boundary."""
-        return cut_at_word(list(enc.ids), list(enc.word_ids), self.max_tokens, self._eos)
+        ids: list[int] = enc.ids
+        if len(ids) <= self.max_tokens:  # most texts: no word ids needed
+            return ids
+        return cut_at_word(ids, enc.word_ids, self.max_tokens, self._eos)
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids (with <s> … </s>), truncated to ``max_tokens`` at a word boundary."""
